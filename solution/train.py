@@ -1,0 +1,112 @@
+"""Training loop of the reference solution: the tutorial's Assistant loop, seeded."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+import lava.lib.dl.slayer as slayer
+
+from solution.dataset import DATA_DIR, OxfordDataset
+from solution.network import Network
+
+LR = 1e-3
+WEIGHT_DECAY = 1e-5
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator the run touches; on CPU this makes two runs identical."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_loss() -> torch.nn.Module:
+    """The tutorial's loss. slayer sums (no 1/2T), so this is the number students watch."""
+    return slayer.loss.SpikeTime(time_constant=2, filter_order=2)
+
+
+@dataclass
+class TrainResult:
+    losses: list[float]
+    best_loss: float
+    final_loss: float
+    wall_s: float
+    seconds_per_epoch: float
+    out_dir: Path
+    accelerated: bool = False
+    network: Network | None = field(default=None, repr=False)
+
+
+def _accelerator(accel: bool) -> contextlib.AbstractContextManager:
+    if not accel:
+        return contextlib.nullcontext(False)
+    from grader.accel import enabled  # compiled CPU kernels, bit-identical to slayer
+
+    return enabled()
+
+
+def train(
+    epochs: int = 2000,
+    *,
+    seed: int = 0,
+    data_dir: str | Path = DATA_DIR,
+    out_dir: str | Path = "Trained",
+    device: str = "cpu",
+    accel: bool = False,
+    progress: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train, checkpoint the best network (as the tutorial does) and export it to HDF5.
+
+    Writes out_dir/network.pt, out_dir/network.net and out_dir/loss.txt.
+    """
+    out_dir = Path(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    seed_everything(seed)
+    net = Network().to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    training_set = OxfordDataset(data_dir)
+    train_loader = DataLoader(dataset=training_set, batch_size=1)
+    error = make_loss().to(device)
+    stats = slayer.utils.LearningStats()
+    assistant = slayer.utils.Assistant(net, error, optimizer, stats)
+
+    start = time.perf_counter()
+    with _accelerator(accel) as active:
+        for epoch in range(epochs):
+            for input, target in train_loader:
+                assistant.train(input.to(device), target.to(device))
+            if stats.training.best_loss:
+                torch.save(net.state_dict(), out_dir / "network.pt")
+            stats.update()
+            if progress is not None:
+                progress(epoch, stats.training.loss_log[-1])
+        wall = time.perf_counter() - start
+        if not (out_dir / "network.pt").exists():  # epochs == 1: nothing was "best" yet
+            torch.save(net.state_dict(), out_dir / "network.pt")
+        stats.save(str(out_dir) + "/")
+        net.load_state_dict(torch.load(out_dir / "network.pt"))
+        with torch.no_grad():  # export needs one forward pass to set the neuron shape
+            net(training_set[0][0].unsqueeze(0).to(device))
+        net.export_hdf5(str(out_dir / "network.net"))
+
+    losses = [float(x) for x in stats.training.loss_log]
+    return TrainResult(
+        losses=losses,
+        best_loss=min(losses) if losses else float("nan"),
+        final_loss=losses[-1] if losses else float("nan"),
+        wall_s=wall,
+        seconds_per_epoch=wall / max(epochs, 1),
+        out_dir=out_dir,
+        accelerated=bool(active),
+        network=net,
+    )
