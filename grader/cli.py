@@ -1,0 +1,119 @@
+"""`python -m grader …`: parses arguments and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from grader.config import load_config
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="rubric file (default: grader/rubric.toml)")
+    p.add_argument("--epochs", type=int, help="epoch budget injected after the `parameters` cell")
+    p.add_argument("--no-accel", action="store_true", help="stock slayer kernels (no compiled CPU kernels)")
+
+
+def _config(args: argparse.Namespace):
+    config = load_config(args.config)
+    if args.no_accel:
+        config = config.with_budget(accelerate=False)
+        os.environ["S2S_ACCEL"] = "0"
+    return config
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from grader.batch import grade_batch
+    from grader.samples import write_samples
+
+    config = _config(args)
+    paths, epochs = args.paths, args.epochs
+    if not paths:
+        paths = [write_samples(args.out / "_samples")]
+        epochs = epochs or config.budget.sample_epochs
+        print(f"no submissions given: grading the bundled samples at {epochs} epochs")
+    summary = grade_batch(paths, args.out, config, epochs, args.workers, args.scheduler, args.regrade,
+                          progress=not args.no_progress)
+    from grader.report import collect
+
+    for r in collect(args.out):
+        print(f"{r.submission_id:32s} {r.score:6g} / {r.max_score:g}  {'; '.join(r.flags)}")
+    if summary.skipped:
+        print(f"skipped (already graded): {', '.join(summary.skipped)}")
+    for sid, err in summary.errors.items():
+        print(f"grader error on {sid}:\n{err}", file=sys.stderr)
+    print(f"gradebook: {summary.gradebook}")
+    return 1 if summary.errors else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from grader.batch import grade_batch
+    from grader.report import collect
+
+    config = _config(args)
+    epochs = args.epochs or config.budget.check_epochs
+    with tempfile.TemporaryDirectory(prefix="s2s-check-") as tmp:
+        out = Path(args.out) if args.out else Path(tmp)
+        print(f"checking {args.notebook} at {epochs} epochs (the course grades at {config.budget.epochs})")
+        grade_batch([args.notebook], out, config, epochs, workers=1, progress=False, regrade=True)
+        (result,) = collect(out)
+        for c in result.checks:
+            mark = "PASS" if c.status == "passed" else "FAIL"
+            print(f"  [{mark}] {c.name:13s} {c.score:5g}/{c.max_score:<3g} {c.message}")
+        for flag in result.flags:
+            print(f"  [FLAG] {flag}")
+        print(f"score at {epochs} epochs: {result.score:g} / {result.max_score:g}")
+        return 0 if result.score >= result.max_score else 1
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from grader import calibration
+
+    config = _config(args)
+    budgets = args.budgets or [config.budget.check_epochs, config.budget.sample_epochs, config.budget.epochs]
+    for epochs in budgets:
+        cal = calibration.compute(epochs, config.budget.seed, config.budget.accelerate)
+        path = calibration.save(cal, calibration.SHIPPED if args.ship else calibration.CACHE)
+        print(f"{epochs:5d} epochs: loss {cal.loss:.2f} (silent {cal.silent_loss:.2f}), "
+              f"{cal.seconds_per_epoch:.4f} s/epoch -> {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grader", description="HW8 spike-to-spike autograder")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade submissions (folders, notebooks, zips, or folders of them)")
+    g.add_argument("paths", nargs="*", type=Path)
+    g.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: grades/)")
+    g.add_argument("--workers", type=int, help="submissions graded at once (default: number of cores)")
+    g.add_argument("--scheduler", help="address of a Dask scheduler to send the tasks to")
+    g.add_argument("--regrade", action="store_true", help="grade again what is already graded")
+    g.add_argument("--no-progress", action="store_true")
+    _common(g)
+    g.set_defaults(func=cmd_grade)
+
+    c = sub.add_parser("check", help="student self-check at a small budget")
+    c.add_argument("notebook", nargs="?", type=Path, default=Path("assignment/train.ipynb"))
+    c.add_argument("--out", type=Path, help="keep the feedback here")
+    _common(c)
+    c.set_defaults(func=cmd_check)
+
+    a = sub.add_parser("assign", help="regenerate assignment/train.ipynb from the solution")
+    a.add_argument("rest", nargs=argparse.REMAINDER)
+    a.set_defaults(func=lambda args: __import__("grader.assign").assign.main(args.rest))
+
+    k = sub.add_parser("calibrate", help="train the reference at the default budgets and store thresholds")
+    k.add_argument("budgets", nargs="*", type=int)
+    k.add_argument("--ship", action="store_true", help="write into grader/calibration/ (shipped with the kit)")
+    _common(k)
+    k.set_defaults(func=cmd_calibrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

@@ -1,0 +1,98 @@
+"""The rubric, limits and budgets as one immutable object, read from a TOML file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RUBRIC = Path(__file__).with_name("rubric.toml")
+SANDBOX_MODES = ("auto", "require", "off")
+
+
+@dataclass(frozen=True)
+class Budget:
+    epochs: int = 2000
+    check_epochs: int = 50
+    sample_epochs: int = 200
+    seed: int = 0
+    accelerate: bool = True
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_timeout_s: int = 1800
+    total_timeout_s: int = 3600
+    startup_timeout_s: int = 120
+    memory_mb: int = 6144
+    file_size_mb: int = 256
+    processes: int = 256
+    cpu_time_s: int = 7200
+    hdf5_max_mb: int = 16
+    probe_max_mb: int = 32
+    output_max_chars: int = 200_000
+    sandbox: str = "auto"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    loss_full: float = 1.10
+    loss_zero: float = 2.0
+    similarity_full: float = 0.90
+    similarity_zero: float = 0.50
+
+
+@dataclass(frozen=True)
+class Config:
+    budget: Budget = field(default_factory=Budget)
+    limits: Limits = field(default_factory=Limits)
+    points: dict[str, float] = field(default_factory=dict)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(self.points.values()))
+
+    def with_budget(self, **changes: Any) -> "Config":
+        return replace(self, budget=replace(self.budget, **changes))
+
+    def with_limits(self, **changes: Any) -> "Config":
+        return replace(self, limits=replace(self.limits, **changes))
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes a grade: a batch re-grades when it changes."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=list).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _section(cls: type, data: dict[str, Any], name: str) -> Any:
+    known = set(cls.__dataclass_fields__)
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"rubric [{name}]: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**data)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read a rubric file; every key is checked, so a typo is an error, not a silent default."""
+    path = Path(path) if path else DEFAULT_RUBRIC
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read rubric {path}: {exc}") from exc
+    unknown = set(data) - {"budget", "limits", "points", "thresholds"}
+    if unknown:
+        raise ValueError(f"rubric {path}: unknown section(s) {sorted(unknown)}")
+    points = {k: float(v) for k, v in data.get("points", {}).items()}
+    config = Config(
+        budget=_section(Budget, data.get("budget", {}), "budget"),
+        limits=_section(Limits, data.get("limits", {}), "limits"),
+        points=points,
+        thresholds=_section(Thresholds, data.get("thresholds", {}), "thresholds"),
+    )
+    if config.limits.sandbox not in SANDBOX_MODES:
+        raise ValueError(f"rubric [limits] sandbox must be one of {SANDBOX_MODES}")
+    return config

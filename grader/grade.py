@@ -1,0 +1,120 @@
+"""Grade one submission: execute → artifacts → checks and evaluation → rubric → report files."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import artifacts, calibration, report, rubric
+from grader.config import Config
+from grader.execute import Execution, execute, prepare_workdir
+from grader.results import GradeResult
+from grader.submission import Submission, SubmissionError, load_notebook
+
+KIT_VERSION = "0.1.0"
+
+
+@dataclass
+class Graded:
+    """A grade plus what its report draws (kept out of results.json)."""
+
+    result: GradeResult
+    output: np.ndarray | None = None
+
+
+def _measure(report_: artifacts.HDF5Report, workdir: Path, probe: artifacts.Probe) -> dict[str, Any] | None:
+    if not report_.evaluable:
+        return None
+    from grader.measure import measure, official_spikes
+
+    try:
+        return measure(workdir / artifacts.HDF5_PATH, official_spikes(), kernel_output=probe.arrays.get("output"))
+    except Exception as exc:  # a file that passed the structure check but still cannot run
+        report_.problems.append(f"the exported network could not be run: {type(exc).__name__}: {exc}")
+        return None
+
+
+def grade_submission(
+    sub: Submission,
+    out_dir: Path,
+    config: Config,
+    epochs: int | None = None,
+    cal: calibration.Calibration | None = None,
+) -> Graded:
+    """Grade `sub` and write out_dir/<id>/{results.json, executed.ipynb, feedback.html}."""
+    from grader.measure import official_spikes
+
+    start = time.perf_counter()
+    epochs = int(epochs or config.budget.epochs)
+    cal = cal or calibration.get(epochs, config.budget.seed, config.budget.accelerate)
+    points = config.points
+    sub_dir = out_dir / sub.id
+    workdir = out_dir / "_work" / sub.id
+    problem = sub.problem
+    nb = None
+    if problem is None:
+        try:
+            nb = load_notebook(sub.notebook)
+        except SubmissionError as exc:
+            problem = str(exc)
+
+    if nb is not None:
+        prepare_workdir(workdir)
+        run = execute(nb, workdir, config, epochs)
+    else:
+        workdir.mkdir(parents=True, exist_ok=True)
+        run = Execution(workdir=workdir, notebook=None, completed=False, error=problem)
+    probe = artifacts.read_probe(workdir, config.limits)
+    hdf5 = artifacts.check_hdf5(workdir, config.limits)
+    curve = artifacts.read_learning_curve(workdir)
+    evaluation = _measure(hdf5, workdir, probe)
+
+    export, flags = rubric.export_check(evaluation, probe, points["export"], hdf5)
+    checks = [
+        rubric.execution_check(run, points["execution"], problem),
+        rubric.dataset_check(probe, official_spikes(), points["dataset"]),
+        rubric.output_shape_check(probe, points["output_shape"]),
+        rubric.hdf5_check(hdf5, points["hdf5"]),
+        export,
+        rubric.loss_check(evaluation, cal, config, points["loss"]),
+        rubric.similarity_check(evaluation, cal, config, points["similarity"]),
+    ]
+    if nb is not None and not run.budget_set:
+        flags.append("budget not set (no `parameters` cell)")
+    measurements: dict[str, Any] = {"reference": {**cal.metrics, "loss": cal.loss}, "silent_loss": cal.silent_loss}
+    if evaluation is not None:
+        metrics = dict(evaluation["metrics"])
+        metrics["loss_numpy"] = metrics.pop("loss", None)
+        measurements.update(metrics, loss=evaluation["loss"], evaluate_s=evaluation["seconds"])
+    if hdf5.weights_sha256:
+        measurements["weights_sha256"] = hdf5.weights_sha256
+    wall = time.perf_counter() - start
+    result = GradeResult(
+        submission_id=sub.id,
+        notebook_sha256=sub.sha256,
+        checks=checks,
+        execution_time=wall,
+        epochs=epochs,
+        flags=flags,
+        measurements=measurements,
+        learning_curve=curve,
+        config_fingerprint=config.fingerprint(),
+        kit_version=KIT_VERSION,
+        grader_overhead_s=max(0.0, wall - run.cell_s),
+    )
+    output = evaluation["output"] if evaluation is not None else None
+    sub_dir.mkdir(parents=True, exist_ok=True)
+    if run.notebook is not None:
+        report.write_notebook(run.notebook, sub_dir / "executed.ipynb")
+    hdf5_file = workdir / artifacts.HDF5_PATH
+    if hdf5.exists and hdf5_file.stat().st_size <= config.limits.hdf5_max_mb * 2**20:
+        shutil.copyfile(hdf5_file, sub_dir / "network.net")
+    report.write_feedback(result, output, official_spikes()["target"], sub_dir / "feedback.html")
+    report.write_results(result, sub_dir / "results.json")  # last: its presence marks "graded"
+    shutil.rmtree(workdir, ignore_errors=True)
+    return Graded(result, output)

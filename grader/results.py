@@ -1,0 +1,102 @@
+"""One results object per submission, and its one serializer (Gradescope's results.json)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PASSED, FAILED = "passed", "failed"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    score: float
+    max_score: float
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return PASSED if self.score >= self.max_score else FAILED
+
+
+@dataclass
+class GradeResult:
+    submission_id: str
+    notebook_sha256: str
+    checks: list[CheckResult]
+    execution_time: float = 0.0
+    epochs: int = 0
+    flags: list[str] = field(default_factory=list)
+    measurements: dict[str, Any] = field(default_factory=dict)
+    learning_curve: list[float] | None = None
+    config_fingerprint: str = ""
+    kit_version: str = ""
+    grader_overhead_s: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.checks), 2)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.checks)
+
+    def check(self, name: str) -> CheckResult:
+        return next(c for c in self.checks if c.name == name)
+
+    def to_gradescope(self) -> dict[str, Any]:
+        """Gradescope's autograder results.json (score, tests[], output, visibility)."""
+        summary = f"{self.submission_id}: {self.score:g} / {self.max_score:g} at {self.epochs} epochs."
+        if self.flags:
+            summary += " Flags: " + "; ".join(self.flags)
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": round(self.execution_time, 1),
+            "output": summary,
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "tests": [
+                {
+                    "name": c.name,
+                    "score": round(c.score, 2),
+                    "max_score": c.max_score,
+                    "status": c.status,
+                    "output": c.message,
+                    "visibility": "visible",
+                }
+                for c in self.checks
+            ],
+            # Not read by Gradescope; lets the kit rebuild its gradebook and reports from this file.
+            "extra_data": {
+                "submission_id": self.submission_id,
+                "notebook_sha256": self.notebook_sha256,
+                "epochs": self.epochs,
+                "flags": self.flags,
+                "measurements": self.measurements,
+                "learning_curve": self.learning_curve,
+                "config_fingerprint": self.config_fingerprint,
+                "kit_version": self.kit_version,
+                "grader_overhead_s": round(self.grader_overhead_s, 2),
+                "checks": [asdict(c) for c in self.checks],
+            },
+        }
+
+    @classmethod
+    def from_gradescope(cls, data: dict[str, Any]) -> "GradeResult":
+        extra = data["extra_data"]
+        return cls(
+            submission_id=extra["submission_id"],
+            notebook_sha256=extra["notebook_sha256"],
+            checks=[CheckResult(**c) for c in extra["checks"]],
+            execution_time=data.get("execution_time", 0.0),
+            epochs=extra["epochs"],
+            flags=list(extra["flags"]),
+            measurements=dict(extra["measurements"]),
+            learning_curve=extra.get("learning_curve"),
+            config_fingerprint=extra["config_fingerprint"],
+            kit_version=extra["kit_version"],
+            grader_overhead_s=extra.get("grader_overhead_s", 0.0),
+        )

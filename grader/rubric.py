@@ -1,0 +1,171 @@
+"""Measurements to points. Every check says what it measured and why it gave what it gave."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from grader.artifacts import HDF5Report, Probe
+from grader.calibration import Calibration
+from grader.config import Config
+from grader.execute import Execution
+from grader.metrics import CORRELATION_SIGMA_MS, F1_TOLERANCES_MS
+from grader.results import CheckResult
+
+EXPECTED = (200, 600)
+CORRELATION = f"correlation_{CORRELATION_SIGMA_MS}ms"
+SOURCE = {"input": "input_hw.bs1", "target": "output_hw.bs1"}
+
+
+def _linear(value: float, full: float, zero: float) -> float:
+    """1 at `full`, 0 at `zero`, linear between (either direction)."""
+    if full == zero:
+        return 1.0 if value == full else 0.0
+    return float(np.clip((value - zero) / (full - zero), 0.0, 1.0))
+
+
+def diagnose_shape(what: str, shape: list[int] | None, allow_batch: bool = False) -> str | None:
+    """None when `shape` is (200, 600); otherwise a message that names the mistake."""
+    if shape is None:
+        return f"{what}: no tensor to check"
+    dims = list(shape)
+    if allow_batch and len(dims) == 3 and dims[0] == 1:
+        dims = dims[1:]
+    while len(dims) > 2 and dims[0] == 1:
+        dims = dims[1:]
+    n, t = EXPECTED
+    if dims == [n, t]:
+        return None
+    if dims == [t, n]:
+        return f"{what} is {tuple(shape)}: transposed, expected {EXPECTED} (neurons × time steps)"
+    if len(dims) != 2:
+        return f"{what} has shape {tuple(shape)}, expected {EXPECTED}"
+    if dims[0] != n:
+        return f"{what} is {tuple(shape)}: {dims[0]} neurons, expected {n}"
+    if dims[1] > t:
+        return f"{what} is {tuple(shape)}: padded to {dims[1]} time steps, expected {t} (the HW8 change)"
+    return f"{what} is {tuple(shape)}: truncated to {dims[1]} time steps, expected {t}"
+
+
+def execution_check(run: Execution, points: float, intake_problem: str | None) -> CheckResult:
+    if intake_problem:
+        return CheckResult("execution", 0.0, points, f"not graded: {intake_problem}")
+    if run.completed:
+        msg = f"the notebook ran to the end in {run.cell_s:.0f} s"
+        if not run.budget_set:
+            msg += (
+                "; no cell is tagged `parameters`, so the grader could not set the epoch budget: "
+                "the notebook ran with its own"
+            )
+        return CheckResult("execution", points, points, msg)
+    return CheckResult("execution", 0.0, points, f"the notebook stopped: {run.error}")
+
+
+def dataset_check(probe: Probe, official: dict[str, np.ndarray], points: float) -> CheckResult:
+    if probe.problem:
+        return CheckResult("dataset", 0.0, points, probe.problem)
+    if "dataset" in probe.meta["errors"]:
+        return CheckResult("dataset", 0.0, points, probe.meta["errors"]["dataset"])
+    problems = []
+    for key in ("input", "target"):
+        shape = probe.meta.get(f"{key}_shape")
+        msg = diagnose_shape(f"the dataset's {key}", shape)
+        if msg:
+            problems.append(msg)
+            continue
+        arr = probe.arrays.get(key)
+        if arr is None:
+            problems.append(f"the dataset's {key} could not be read back")
+            continue
+        arr = arr.reshape(EXPECTED)
+        if not np.array_equal(arr, official[key]):
+            diff = int(np.sum(arr != official[key]))
+            problems.append(
+                f"the dataset's {key} has the right shape but differs from {SOURCE[key]} in {diff} "
+                "entries (wrong file, or spikes binned differently)"
+            )
+    if problems:
+        return CheckResult("dataset", 0.0, points, "; ".join(problems))
+    return CheckResult("dataset", points, points, "input and target are (200, 600) and equal the HW8 spikes")
+
+
+def output_shape_check(probe: Probe, points: float) -> CheckResult:
+    if probe.problem:
+        return CheckResult("output_shape", 0.0, points, probe.problem)
+    if "network" in probe.meta["errors"]:
+        return CheckResult("output_shape", 0.0, points, probe.meta["errors"]["network"])
+    msg = diagnose_shape("the network's output", probe.meta.get("output_shape"), allow_batch=True)
+    if msg:
+        return CheckResult("output_shape", 0.0, points, msg)
+    return CheckResult("output_shape", points, points, "the network's output on the input is (200, 600)")
+
+
+def hdf5_check(report: HDF5Report, points: float) -> CheckResult:
+    if report.ok:
+        return CheckResult("hdf5", points, points, "Trained/network.net has slayer's structure, 200 -> 256 -> 200")
+    return CheckResult("hdf5", 0.0, points, "; ".join(report.problems))
+
+
+def export_check(
+    evaluation: dict[str, Any] | None, probe: Probe, points: float, report: HDF5Report
+) -> tuple[CheckResult, list[str]]:
+    """Does the exported file reproduce the notebook's own output? Returns the check and flags."""
+    flags: list[str] = []
+    if evaluation is None:
+        why = "the exported network could not be evaluated" + (
+            f" ({report.problems[0]})" if report.problems else ""
+        )
+        return CheckResult("export", 0.0, points, why), flags
+    if not evaluation["simulator_matches"]:
+        flags.append("simulator disagrees with slayer on the exported file")
+    mismatch = evaluation.get("kernel_mismatch")
+    if mismatch is None and "output" not in probe.arrays:
+        return CheckResult("export", 0.0, points, "the notebook's own output is unavailable, nothing to compare"), flags
+    if mismatch:
+        flags.append("export does not reproduce the notebook's output")
+        return CheckResult("export", 0.0, points, mismatch), flags
+    return CheckResult(
+        "export", points, points, "the exported network reproduces the notebook's output spike for spike"
+    ), flags
+
+
+def loss_check(evaluation: dict[str, Any] | None, cal: Calibration, config: Config, points: float) -> CheckResult:
+    if evaluation is None:
+        return CheckResult("loss", 0.0, points, "no evaluable Trained/network.net: the loss could not be measured")
+    th = config.thresholds
+    loss = evaluation["loss"]
+    full = cal.loss * th.loss_full
+    zero = min(cal.loss * th.loss_zero, cal.silent_loss)
+    frac = 1.0 if loss <= full else (0.0 if zero <= full else _linear(loss, full, zero))
+    details = {"loss": loss, "reference_loss": cal.loss, "full_at": full, "zero_at": zero}
+    msg = (
+        f"SpikeTime loss of the exported network {loss:.1f} (reference at {cal.epochs} epochs: "
+        f"{cal.loss:.1f}; full points up to {full:.1f}, none from {zero:.1f})"
+    )
+    return CheckResult("loss", round(points * frac, 2), points, msg, details)
+
+
+def similarity_score(metrics: dict[str, float]) -> float:
+    """Mean of spike-time F1 at each tolerance and the smoothed-raster correlation (grader.metrics)."""
+    parts = [metrics[f"f1_{k}ms"] for k in F1_TOLERANCES_MS]
+    parts.append(max(0.0, metrics[CORRELATION]))
+    return float(np.mean(parts))
+
+
+def similarity_check(evaluation: dict[str, Any] | None, cal: Calibration, config: Config, points: float) -> CheckResult:
+    if evaluation is None:
+        return CheckResult("similarity", 0.0, points, "no evaluable Trained/network.net: nothing to compare")
+    th = config.thresholds
+    sim = similarity_score(evaluation["metrics"])
+    ref = similarity_score(cal.metrics)
+    ratio = sim / ref if ref > 0 else 0.0
+    frac = _linear(ratio, th.similarity_full, th.similarity_zero)
+    m = evaluation["metrics"]
+    f1s = ", ".join(f"±{k} ms {m[f'f1_{k}ms']:.3f}" for k in F1_TOLERANCES_MS)
+    msg = (
+        f"raster similarity {sim:.3f} = {ratio:.0%} of the reference's {ref:.3f} "
+        f"(spike F1 {f1s}; smoothed correlation {m[CORRELATION]:.3f}); "
+        f"full points from {th.similarity_full:.0%}, none below {th.similarity_zero:.0%}"
+    )
+    return CheckResult("similarity", round(points * frac, 2), points, msg, {"similarity": sim, "ratio": ratio})
