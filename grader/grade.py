@@ -16,7 +16,26 @@ from grader.execute import Execution, execute, prepare_workdir
 from grader.results import GradeResult
 from grader.submission import Submission, SubmissionError, load_notebook
 
-KIT_VERSION = "0.1.0"
+
+
+def _kit_version() -> str:
+    """The installed kit's version (a batch regrades when it changes); the source tree's as a fallback."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("slayer-s2s-kit")
+    except PackageNotFoundError:
+        pass
+    try:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"]) + "+source"
+    except (OSError, ValueError, KeyError):
+        return "0+unknown"
+
+
+KIT_VERSION = _kit_version()
 
 
 @dataclass

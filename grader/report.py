@@ -1,7 +1,10 @@
 """Everything the grader writes: results.json, the executed notebook, HTML feedback, the gradebook.
 
 Every file is written to a temporary name and renamed, so an interrupted
-batch never leaves a half-written result behind.
+batch never leaves a half-written result behind. A submission's folder is
+built whole in a staging folder and then swapped in (`publish`), so its
+files always come from one grading: a re-run never mixes an old
+results.json with a newer feedback page.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import html
 import io
 import json
 import os
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from grader.results import GradeResult
 
 RESULTS = "results.json"
 GRADEBOOK = "gradebook.csv"
+TWINS_LISTED = 10  # "identical exported weights as …": names listed before "(+N more)"
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -32,6 +37,21 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def publish(staged: Path, final: Path) -> None:
+    """Swap the finished folder `staged` in as `final`, replacing a previous grading whole.
+
+    Two renames on one filesystem: a kill between them leaves `final` absent
+    (a re-run grades it again), never half old and half new.
+    """
+    old = staged.with_name(f".old-{final.name}")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staged, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_results(result: GradeResult, path: Path) -> None:
@@ -131,6 +151,8 @@ def collect(out_dir: Path) -> list[GradeResult]:
     """Every graded submission under out_dir (unreadable results are skipped, not fatal)."""
     results = []
     for path in sorted(out_dir.glob(f"*/{RESULTS}")):
+        if path.parent.name.startswith(("_", ".")):  # the grader's own folders (_tmp, _work, _intake)
+            continue
         try:
             results.append(read_results(path))
         except (OSError, ValueError, KeyError, TypeError):
@@ -154,7 +176,8 @@ def write_gradebook(out_dir: Path) -> Path:
         flags = list(r.flags)
         twins = [s for s in by_weights.get(r.measurements.get("weights_sha256", ""), []) if s != r.submission_id]
         if twins:
-            flags.append("identical exported weights as " + ", ".join(twins))
+            more = f" (+{len(twins) - TWINS_LISTED} more)" if len(twins) > TWINS_LISTED else ""
+            flags.append("identical exported weights as " + ", ".join(twins[:TWINS_LISTED]) + more)
         scores = {c.name: c.score for c in r.checks}
         writer.writerow([r.submission_id, f"{r.score:g}", f"{r.max_score:g}",
                          *(f"{scores.get(n, 0):g}" for n in names), "; ".join(flags)])

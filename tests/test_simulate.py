@@ -59,7 +59,7 @@ CONFIGS = [  # (w_max, iDecay, vDecay, vThMant, input rate)
     (254, 1024, 100, 80, 0.3),
     (254, 0, 0, 5000, 0.5),  # no decay at all: states pile up
     (16, 7, 4000, 0, 0.1),  # threshold 0: any positive voltage fires
-    (254, 16, 0, 1 << 17, 0.9),  # the largest threshold; |u| grows past 2**24 (float32)
+    (254, 16, 0, 1 << 17, 0.9),  # the largest threshold; |u| grows past 2**24 (float32 path)
 ]
 
 

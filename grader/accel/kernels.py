@@ -1,0 +1,162 @@
+"""numba loops for slayer's leaky-integrator dynamics, bit-identical to stock.
+
+Stock slayer 0.6.0 runs these recurrences as a Python loop of ~10 small torch
+ops per time step; here each one is a single compiled loop over (rows, steps).
+Exactness rests on doing the same IEEE operations in the same order:
+
+* forward: int64 arithmetic; the float32 -> int64 casts truncate, the spike
+  test and the output division happen in float32 (torch promotes
+  int64 tensor vs Python scalar to the default float dtype).
+* backward: ``g = d * g + go`` with the product and the sum each rounded to
+  float32. numba compiles without fastmath, so LLVM carries no ``contract``
+  flag and never fuses them into an FMA (checked empirically by the tests).
+
+* FIR filter: the sum of products in the order MKL's sgemm uses for the
+  stock conv3d, as a program (see ``filter.py``) run on whole rows.
+
+The array-level preparation (casts, broadcasting) and the ``grad_decay``
+reduction stay in torch, in ``patch.py``, so their rounding is stock's own.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import llvmlite.ir as llvm_ir
+import numpy as np
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+_I64_MIN = np.int64(-(2**63))
+_F32_I64_LIMIT = np.float32(2.0**63)  # first float32 outside int64
+
+
+def _jit(fn: Callable) -> Callable:
+    """njit with on-disk caching where a cache location is writable, else without."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except Exception:  # numba raises RuntimeError when no cache locator is usable
+        return njit(nogil=True)(fn)
+
+
+@_jit
+def _f32_to_i64(v):
+    """Truncating cast as x86 (torch's) does it: out of range or NaN gives INT64_MIN."""
+    if v < _F32_I64_LIMIT and v >= -_F32_I64_LIMIT:
+        return np.int64(v)
+    return _I64_MIN
+
+
+@_jit
+def li_forward(x, y0, decay_int, w_scale, threshold, spiking, out):
+    """Leaky integrator, one row (neuron) at a time.
+
+    x (P, T) float32, y0 (P,) int64 initial state already scaled by w_scale,
+    decay_int (P,) int64 = 4096 - decay, w_scale float32, threshold float32
+    (already multiplied by w_scale), spiking bool (stock: threshold > 0),
+    out (P, T) float32 written in place.
+    """
+    rows, steps = x.shape
+    for p in range(rows):
+        y = y0[p]
+        d = decay_int[p]
+        for n in range(steps):
+            z = y * d
+            # right_shift_to_zero(z, 12): sign * ((sign * z) >> 12), sign(0) = -1
+            if z > 0:
+                z = z >> 12
+            else:
+                z = -((-z) >> 12)
+            y_new = z + _f32_to_i64(w_scale * x[p, n])
+            y_f = np.float32(y_new)
+            if spiking and y_f >= threshold:
+                y = np.int64(0)
+            else:
+                y = y_new
+            out[p, n] = y_f / w_scale
+
+
+@_jit
+def li_backward(grad_output, decay, grad_input):
+    """Reverse-time recurrence g[n] = d * g[n+1] + go[n], float32, no FMA.
+
+    grad_output (P, T) float32, decay (P,) float32 = 1 - decay / 4096,
+    grad_input (P, T) float32 written in place. T >= 1.
+    """
+    rows, steps = grad_output.shape
+    for p in range(rows):
+        d = decay[p]
+        g = grad_output[p, steps - 1]
+        grad_input[p, steps - 1] = g
+        for n in range(steps - 2, -1, -1):
+            prod = d * g
+            g = prod + grad_output[p, n]
+            grad_input[p, n] = g
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):
+    """Fused multiply-add with one rounding (llvm.fma.f32), as MKL's vfmadd does."""
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        f32 = llvm_ir.FloatType()
+        fnty = llvm_ir.FunctionType(f32, [f32, f32, f32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f32")
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+OP_MUL, OP_FMA, OP_ADD = 0, 1, 2
+
+
+@_jit
+def fir_rows(xpad, w, ops, arg1, arg2, nslots, result, out):
+    """Run a summation program over every row of a padded signal.
+
+    out[r, t] = the program's value over the products xpad[r, t + k] * w[k],
+    k < len(w). Instructions: OP_MUL (slot = x * w[k], rounded), OP_FMA
+    (slot = fma(x, w[k], slot)), OP_ADD (slot += slot2). Each instruction runs
+    over all t of the row at once, so the inner loops vectorise; each output
+    element still sees exactly the program's sequence of roundings.
+    """
+    rows, steps = out.shape
+    regs = np.empty((nslots, steps), np.float32)
+    for r in range(rows):
+        for i in range(ops.shape[0]):
+            s = arg1[i]
+            q = arg2[i]
+            if ops[i] == 0:
+                wk = w[q]
+                for t in range(steps):
+                    regs[s, t] = xpad[r, t + q] * wk
+            elif ops[i] == 1:
+                wk = w[q]
+                for t in range(steps):
+                    regs[s, t] = _fma32(xpad[r, t + q], wk, regs[s, t])
+            else:
+                for t in range(steps):
+                    regs[s, t] = regs[s, t] + regs[q, t]
+        for t in range(steps):
+            out[r, t] = regs[result, t]
+
+
+def warm_up() -> float:
+    """Compile (or load from cache) both kernels; returns the seconds it took."""
+    import time
+
+    start = time.perf_counter()
+    x = np.zeros((1, 2), np.float32)
+    li_forward(
+        x, np.zeros(1, np.int64), np.zeros(1, np.int64),
+        np.float32(1.0), np.float32(1.0), True, np.empty_like(x),
+    )
+    li_backward(x, np.zeros(1, np.float32), np.empty_like(x))
+    prog = np.zeros(1, np.int64)
+    fir_rows(x, np.ones(1, np.float32), prog, prog, prog, 1, 0, np.empty_like(x))
+    return time.perf_counter() - start
+
+
+__all__ = ["OP_ADD", "OP_FMA", "OP_MUL", "fir_rows", "li_backward", "li_forward", "warm_up"]
