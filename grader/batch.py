@@ -1,27 +1,61 @@
 """Grade many submissions: N local workers or a Dask cluster, resumable, never losing a result.
 
-Each submission is one task that writes its own results.json atomically;
-the gradebook is rebuilt from those files at the end. A re-run skips every
-submission already graded with the same notebook hash, configuration,
-budget and kit version (`regrade=True` forces).
+Each submission is one task. The task builds the submission's folder whole
+under OUT/_tmp/<id> (results.json written last) and swaps it in as OUT/<id>
+(`report.publish`), so OUT/<id> is always one complete grading or absent.
+The gradebook is rebuilt from the per-submission results.json at the end.
+
+A re-run skips every submission already graded with the same notebook hash,
+configuration, budget, calibration and kit version (`regrade=True` forces);
+results of grader errors are never trusted, so a re-run retries them. A
+batch that was killed leaves only OUT/_tmp and OUT/_work behind, which the
+next batch deletes before it starts: nothing half-written is ever trusted.
+
+Local workers are one fresh spawned process per submission (at most
+`workers` at a time): a process that dies (a crash, the OOM killer, a
+notebook that kills its parent when there is no sandbox) or runs past its
+time limit costs only that submission, which gets a result saying so. The
+worker processes die with the batch (PR_SET_PDEATHSIG), and their kernels
+with them. With `scheduler`, the same tasks go to a Dask cluster; OUT must
+then be on a filesystem shared by this machine and every worker, and every
+worker must run the kit's environment: both are checked before and during
+the batch.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import os
+import secrets
+import shutil
+import signal
+import socket
+import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from multiprocessing import connection as mp_connection
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from grader import calibration, report
 from grader.config import Config
 from grader.grade import KIT_VERSION, grade_submission
 from grader.results import CheckResult, GradeResult
 from grader.submission import Submission, discover
+
+STAGE = "_tmp"  # OUT/_tmp/<id>: a submission's folder while it is built; OUT/_tmp/_work/<id>: its run
+LEGACY_WORK = "_work"  # where grade_submission runs notebooks when called on OUT directly
+INTAKE = "_intake"
+MARKER = ".s2s-batch"  # this batch's token: a worker that cannot read it does not share OUT
+LOCK = ".s2s-batch.lock"
+ERROR_FINGERPRINT = "error"  # config_fingerprint of a grader-error result: never trusted by a re-run
+TIMEOUT_MARGIN_S = 900  # a worker's wall-clock limit: the notebook's limits plus this (evaluation, reports)
+
+
+class BatchError(RuntimeError):
+    """The batch cannot start (folder in use, workers that cannot see it); the message says why."""
 
 
 @dataclass
@@ -32,20 +66,59 @@ class BatchSummary:
     gradebook: Path
 
 
-def already_graded(sub: Submission, out_dir: Path, config: Config, epochs: int) -> bool:
-    path = out_dir / sub.id / report.RESULTS
+def default_workers() -> int:
+    """The cores this process may run on (a container's or a job's share, not the machine's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# --- what a re-run trusts ----------------------------------------------------------------
+
+
+def already_graded(sub: Submission, out_dir: Path, config: Config, epochs: int,
+                   cal: calibration.Calibration | None = None) -> bool:
+    """True when OUT/<id>/results.json is a grading of this very notebook under this very setup.
+
+    Same notebook bytes, rubric/limits/budget (the config fingerprint), epoch
+    budget and kit version; with `cal`, the same reference figures too. A
+    grader-error result, or a file that does not parse, is never trusted.
+    """
+    path = Path(out_dir) / sub.id / report.RESULTS
     if not path.is_file():
         return False
     try:
-        extra = json.loads(path.read_text())["extra_data"]
-    except (OSError, ValueError, KeyError):
+        result = report.read_results(path)
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    return (
-        extra.get("notebook_sha256") == sub.sha256
-        and extra.get("config_fingerprint") == config.fingerprint()
-        and extra.get("kit_version") == KIT_VERSION
-        and extra.get("epochs") == epochs
+    same = (
+        result.submission_id == sub.id
+        and result.notebook_sha256 == sub.sha256
+        and result.config_fingerprint == config.fingerprint()
+        and result.kit_version == KIT_VERSION
+        and result.epochs == epochs
     )
+    if same and cal is not None:
+        reference = result.measurements.get("reference")
+        same = (
+            isinstance(reference, dict)
+            and reference.get("loss") == cal.loss
+            and result.measurements.get("silent_loss") == cal.silent_loss
+        )
+    return same
+
+
+def _landed(sub: Submission, out_dir: Path, error: bool) -> bool:
+    """Whether OUT/<id>/results.json holds this notebook's result (an error result when `error`)."""
+    try:
+        result = report.read_results(out_dir / sub.id / report.RESULTS)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return result.notebook_sha256 == sub.sha256 and (result.config_fingerprint == ERROR_FINGERPRINT) == error
+
+
+# --- one submission, wherever it runs ------------------------------------------------------
 
 
 def _grader_error(sub: Submission, out_dir: Path | str, config: Config, epochs: int, error: str) -> None:
@@ -55,29 +128,77 @@ def _grader_error(sub: Submission, out_dir: Path | str, config: Config, epochs: 
         CheckResult(name, 0.0, pts, "not graded: internal grader error (see flags); ask the instructor")
         for name, pts in config.points.items()
     ]
+    lines = error.strip().splitlines() or ["unknown error"]
     result = GradeResult(
         submission_id=sub.id, notebook_sha256=sub.sha256, checks=checks, epochs=epochs,
-        flags=[f"grader error: {error.strip().splitlines()[-1][:300]}"], config_fingerprint="error",
+        flags=[f"grader error: {lines[-1][:300]}"], config_fingerprint=ERROR_FINGERPRINT,
         kit_version=KIT_VERSION, measurements={"grader_traceback": error[-4000:]},
     )
-    (out_dir / sub.id).mkdir(parents=True, exist_ok=True)
-    report.write_results(result, out_dir / sub.id / report.RESULTS)
+    staged = out_dir / STAGE / sub.id
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.rmtree(out_dir / STAGE / LEGACY_WORK / sub.id, ignore_errors=True)
+    staged.mkdir(parents=True)
+    report.write_results(result, staged / report.RESULTS)
+    report.publish(staged, out_dir / sub.id)
+
+
+class WorkerMismatch(RuntimeError):
+    """This worker cannot grade for this batch (another kit version, or OUT not shared)."""
+
+
+def _check_worker(out_dir: Path, token: str | None, kit_version: str | None) -> None:
+    host = socket.gethostname()
+    if kit_version is not None and kit_version != KIT_VERSION:
+        raise WorkerMismatch(
+            f"worker on {host} runs kit {KIT_VERSION}, the batch kit {kit_version}: "
+            "every worker needs the kit's environment (the same slayer-s2s-kit install)"
+        )
+    if token is not None:
+        try:
+            seen = (out_dir / MARKER).read_text().strip()
+        except OSError:
+            seen = None
+        if seen != token:
+            raise WorkerMismatch(
+                f"worker on {host} does not see the batch's output folder {out_dir} "
+                f"(no {MARKER} with this batch's token): the output folder must be on a "
+                "filesystem shared by the machine that runs the batch and every worker"
+            )
 
 
 def grade_task(sub: Submission, out_dir: str, config: Config, epochs: int,
-               cal: calibration.Calibration) -> tuple[str, float, str | None]:
-    """One submission, in whichever process or cluster worker runs it: (id, score, error)."""
+               cal: calibration.Calibration, token: str | None = None,
+               kit_version: str | None = None) -> tuple[str, float, str | None]:
+    """One submission, in whichever process or cluster worker runs it: (id, score, error).
+
+    Never raises for a grading problem: a grader error becomes an error result
+    (except when OUT cannot be written from here; the batch records that one).
+    """
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
+    out = Path(out_dir)
     try:
-        graded = grade_submission(sub, Path(out_dir), config, epochs, cal)
+        _check_worker(out, token, kit_version)
+    except WorkerMismatch as exc:
+        return sub.id, 0.0, str(exc)
+    stage = out / STAGE
+    workdir = stage / LEGACY_WORK / sub.id
+    shutil.rmtree(stage / sub.id, ignore_errors=True)
+    try:
+        graded = grade_submission(sub, stage, config, epochs, cal)
+        report.publish(stage / sub.id, out / sub.id)
         return sub.id, graded.result.score, None
     except Exception:
         error = traceback.format_exc()
-        _grader_error(sub, Path(out_dir), config, epochs, error)
+        _grader_error(sub, out, config, epochs, error)
         return sub.id, 0.0, error
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- running the tasks ----------------------------------------------------------------------
 
 
 def _progress(total: int, enabled: bool) -> Callable[[str], None]:
@@ -96,48 +217,210 @@ def _progress(total: int, enabled: bool) -> Callable[[str], None]:
     return step
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: this process gets SIGKILL when the batch process dies (its kernel then follows)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the batch died before prctl took effect
+        os._exit(1)
+
+
+def _worker_main(conn, parent_pid: int, task: tuple) -> None:
+    """Entry point of a local worker process: grade one submission, send (id, score, error)."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the batch process stops its workers
+    try:
+        conn.send(grade_task(*task))
+    finally:
+        conn.close()
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit status {exitcode}"
+
+
+@dataclass
+class _Worker:
+    sub: Submission
+    process: object
+    conn: object
+    deadline: float
+    reply: tuple | None = None
+
+
+def _finish(sub: Submission, reply: tuple | None, failure: str | None, args: tuple,
+            errors: dict[str, str], step: Callable[[str], None]) -> None:
+    """Book one finished task; make sure OUT/<id> says what happened."""
+    out_dir, config, epochs = Path(args[0]), args[1], args[2]
+    err = failure if reply is None else reply[2]
+    if reply is None:
+        err = err or "the worker returned nothing"
+    if err is not None and not _landed(sub, out_dir, error=True):
+        _grader_error(sub, out_dir, config, epochs, err)
+    elif err is None and not _landed(sub, out_dir, error=False):
+        err = "the worker reported a grade but its results.json is not in the output folder"
+        _grader_error(sub, out_dir, config, epochs, err)
+    if err:
+        errors[sub.id] = err
+    step(sub.id)
+
+
+def _run_inline(tasks: list[Submission], args: tuple, step: Callable[[str], None],
+                errors: dict[str, str]) -> None:
+    """In this process, one at a time (workers=0; for debugging: no isolation, no time limit)."""
+    for sub in tasks:
+        _finish(sub, grade_task(sub, *args), None, args, errors, step)
+
+
 def _run_local(tasks: list[Submission], workers: int, args: tuple, step: Callable[[str], None],
-               errors: dict[str, str]) -> None:
-    if workers <= 1:
-        for sub in tasks:
-            sid, _, err = grade_task(sub, *args)
-            if err:
-                errors[sid] = err
-            step(sid)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(grade_task, sub, *args): sub for sub in tasks}
-        for fut in as_completed(futures):
-            sub = futures[fut]
-            try:
-                sid, _, err = fut.result()
-            except Exception as exc:  # the worker process itself died
-                sid, err = sub.id, f"worker died: {exc!r}"
-                _grader_error(sub, *args[:3], err)
-            if err:
-                errors[sid] = err
-            step(sid)
+               errors: dict[str, str], timeout_s: float) -> None:
+    """At most `workers` fresh processes at a time, one per submission."""
+    ctx = get_context("spawn")
+    pending = list(tasks)
+    running: dict[str, _Worker] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                sub = pending.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker_main, args=(send, os.getpid(), (sub, *args)),
+                                   name=f"grade-{sub.id}", daemon=True)
+                proc.start()
+                send.close()
+                running[sub.id] = _Worker(sub, proc, recv, time.monotonic() + timeout_s)
+            waits = {}
+            for sid, w in running.items():
+                waits[w.process.sentinel] = sid
+                if w.reply is None and not w.conn.closed:
+                    waits[w.conn] = sid
+            timeout = max(0.05, min(w.deadline for w in running.values()) - time.monotonic())
+            for ready in mp_connection.wait(list(waits), timeout=timeout):
+                w = running.get(waits[ready])
+                if w is None:
+                    continue
+                if ready is w.conn:  # read the reply before the exit: a long one fills the pipe
+                    try:
+                        w.reply = w.conn.recv()
+                    except (EOFError, OSError):
+                        pass
+                    w.conn.close()
+                    continue
+                w.process.join()
+                if w.reply is None and not w.conn.closed:
+                    with contextlib.suppress(EOFError, OSError):
+                        if w.conn.poll():
+                            w.reply = w.conn.recv()
+                if not w.conn.closed:
+                    w.conn.close()
+                del running[w.sub.id]
+                failure = None if w.reply else f"worker process died ({_death(w.process.exitcode)})"
+                _finish(w.sub, w.reply, failure, args, errors, step)
+            now = time.monotonic()
+            for w in [w for w in running.values() if now > w.deadline and w.reply is None]:
+                w.process.kill()
+                w.process.join()
+                w.conn.close()
+                del running[w.sub.id]
+                _finish(w.sub, None, f"worker process ran past {timeout_s:.0f} s and was killed",
+                        args, errors, step)
+    except BaseException:  # Ctrl-C, or a failure of the batch itself: stop the workers, grade nothing half
+        for w in running.values():
+            w.process.kill()
+        for w in running.values():
+            w.process.join()
+        raise
+
+
+def _worker_info(out_dir: str, token: str) -> tuple[str, str, bool]:
+    """Run on every Dask worker before the batch: (host, kit version, sees OUT)."""
+    try:
+        sees = (Path(out_dir) / MARKER).read_text().strip() == token
+    except OSError:
+        sees = False
+    return socket.gethostname(), KIT_VERSION, sees
+
+
+def _preflight(client, out_dir: str, token: str) -> None:
+    """Refuse to start when a connected worker cannot grade for this batch."""
+    problems = []
+    for address, (host, version, sees) in sorted(client.run(_worker_info, out_dir, token).items()):
+        if version != KIT_VERSION:
+            problems.append(f"{address} ({host}) runs kit {version}, this machine {KIT_VERSION}")
+        if not sees:
+            problems.append(f"{address} ({host}) does not see {out_dir}")
+    if problems:
+        raise BatchError(
+            "Dask workers that cannot grade this batch:\n  " + "\n  ".join(problems)
+            + "\nEvery worker needs the kit's environment, and the output folder must be on a "
+            "filesystem shared by this machine and every worker (see README, 'Grading on a cluster')."
+        )
 
 
 def _run_dask(tasks: list[Submission], scheduler: str, args: tuple, step: Callable[[str], None],
               errors: dict[str, str]) -> None:
-    from distributed import Client, as_completed as dask_completed
+    from distributed import Client
+    from distributed import as_completed as dask_completed
 
-    with Client(scheduler) as client:
+    token = args[4]
+    with Client(scheduler, timeout="60s") as client:
+        _preflight(client, args[0], token)
         futures = {
-            client.submit(grade_task, sub, *args, key=f"grade-{sub.id}-{sub.sha256[:12]}", pure=False): sub
+            client.submit(grade_task, sub, *args, key=f"s2s-grade-{token[:8]}-{sub.id}",
+                          pure=False, retries=0): sub
             for sub in tasks
         }
         for fut in dask_completed(list(futures)):
             sub = futures[fut]
+            reply, failure = None, None
             try:
-                sid, _, err = fut.result()
-            except Exception as exc:
-                sid, err = sub.id, f"dask task failed: {exc!r}"
-                _grader_error(sub, *args[:3], err)
-            if err:
-                errors[sid] = err
-            step(sid)
+                reply = fut.result()
+            except (Exception, asyncio.CancelledError) as exc:  # KilledWorker: the worker died (retried first)
+                failure = " ".join(f"dask task failed: {type(exc).__name__}: {exc}".split())
+            fut.release()
+            _finish(sub, reply, failure, args, errors, step)
+
+
+# --- the batch --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _exclusive(out_dir: Path) -> Iterator[None]:
+    """One batch at a time per output folder; the lock goes with the process, even on SIGKILL."""
+    import fcntl
+
+    with open(out_dir / LOCK, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise BatchError(f"another batch ({holder}) is grading into {out_dir}: wait for it, "
+                             "or use another --out") from None
+        except OSError:  # a filesystem without locks: go on without
+            pass
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+        yield
+
+
+def clean_stale(out_dir: Path) -> None:
+    """Delete what an interrupted batch may have left: staging folders, runs, temporary files."""
+    for name in (STAGE, LEGACY_WORK):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    for tmp in [*out_dir.glob(".*.tmp"), *out_dir.glob("*/.*.tmp")]:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def grade_batch(
@@ -150,21 +433,41 @@ def grade_batch(
     regrade: bool = False,
     progress: bool = True,
 ) -> BatchSummary:
-    """Grade every submission under `paths` into `out_dir`; returns what was done."""
-    out_dir = Path(out_dir)
+    """Grade every submission under `paths` into `out_dir`; returns what was done.
+
+    workers: processes at once (default: the cores available; 0: in this process).
+    scheduler: address of a Dask scheduler; the tasks go there instead.
+    """
+    out_dir = Path(out_dir).resolve()  # absolute: workers elsewhere resolve it the same way
     out_dir.mkdir(parents=True, exist_ok=True)
     epochs = int(epochs or config.budget.epochs)
-    subs = discover([Path(p) for p in paths], out_dir / "_intake")
-    todo = [s for s in subs if regrade or not already_graded(s, out_dir, config, epochs)]
-    skipped = [s.id for s in subs if s not in todo]
+    workers = default_workers() if workers is None else max(0, int(workers))
     errors: dict[str, str] = {}
-    if todo:
-        cal = calibration.get(epochs, config.budget.seed, config.budget.accelerate)
-        args = (str(out_dir), config, epochs, cal)
-        step = _progress(len(todo), progress)
-        if scheduler:
-            _run_dask(todo, scheduler, args, step, errors)
-        else:
-            _run_local(todo, workers or os.cpu_count() or 1, args, step, errors)
-    gradebook = report.write_gradebook(out_dir)
+    with _exclusive(out_dir):
+        clean_stale(out_dir)
+        subs = discover([Path(p).resolve() for p in paths], out_dir / INTAKE)
+        known = calibration.load(epochs, config.budget.seed)
+        todo = [s for s in subs if regrade or not already_graded(s, out_dir, config, epochs, known)]
+        todo_ids = {s.id for s in todo}
+        skipped = [s.id for s in subs if s.id not in todo_ids]
+        try:
+            if todo:
+                cal = calibration.get(epochs, config.budget.seed, config.budget.accelerate)
+                token = secrets.token_hex(16)
+                report.atomic_write(out_dir / MARKER, token + "\n")
+                args = (str(out_dir), config, epochs, cal, token, KIT_VERSION)
+                step = _progress(len(todo), progress)
+                if scheduler:
+                    _run_dask(todo, scheduler, args, step, errors)
+                elif workers == 0:
+                    _run_inline(todo, args, step, errors)
+                else:
+                    limits = config.limits
+                    timeout_s = limits.total_timeout_s + limits.startup_timeout_s + TIMEOUT_MARGIN_S
+                    _run_local(todo, workers, args, step, errors, timeout_s)
+        finally:
+            gradebook = report.write_gradebook(out_dir)
+            with contextlib.suppress(OSError):
+                (out_dir / STAGE / LEGACY_WORK).rmdir()
+                (out_dir / STAGE).rmdir()
     return BatchSummary([s.id for s in todo], skipped, errors, gradebook)

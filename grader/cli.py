@@ -26,7 +26,7 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.batch import grade_batch
+    from grader.batch import BatchError, grade_batch
     from grader.samples import write_samples
 
     config = _config(args)
@@ -35,8 +35,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
         paths = [write_samples(args.out / "_samples")]
         epochs = epochs or config.budget.sample_epochs
         print(f"no submissions given: grading the bundled samples at {epochs} epochs")
-    summary = grade_batch(paths, args.out, config, epochs, args.workers, args.scheduler, args.regrade,
-                          progress=not args.no_progress)
+    try:
+        summary = grade_batch(paths, args.out, config, epochs, args.workers, args.scheduler, args.regrade,
+                              progress=not args.no_progress)
+    except BatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from grader.report import collect
 
     for r in collect(args.out):
@@ -89,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade", help="grade submissions (folders, notebooks, zips, or folders of them)")
     g.add_argument("paths", nargs="*", type=Path)
     g.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: grades/)")
-    g.add_argument("--workers", type=int, help="submissions graded at once (default: number of cores)")
+    g.add_argument("--workers", type=int,
+                   help="submissions graded at once, each in its own process (default: the cores available; "
+                        "0: one at a time in this process, for debugging)")
     g.add_argument("--scheduler", help="address of a Dask scheduler to send the tasks to")
     g.add_argument("--regrade", action="store_true", help="grade again what is already graded")
     g.add_argument("--no-progress", action="store_true")
@@ -102,9 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(c)
     c.set_defaults(func=cmd_check)
 
-    a = sub.add_parser("assign", help="regenerate assignment/train.ipynb from the solution")
-    a.add_argument("rest", nargs=argparse.REMAINDER)
-    a.set_defaults(func=lambda args: __import__("grader.assign").assign.main(args.rest))
+    # `assign` is grader.assign's own CLI (--check, --solution, --output): main() hands it over.
+    sub.add_parser("assign", help="regenerate assignment/train.ipynb from the solution (--check: verify)")
 
     k = sub.add_parser("calibrate", help="train the reference at the default budgets and store thresholds")
     k.add_argument("budgets", nargs="*", type=int)
@@ -115,5 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["assign"]:
+        from grader import assign
+
+        return assign.main(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the backport pinned in requirements/lock.txt
+    import tomli as tomllib
 
 DEFAULT_RUBRIC = Path(__file__).with_name("rubric.toml")
 SANDBOX_MODES = ("auto", "require", "off")
@@ -34,6 +38,8 @@ class Limits:
     hdf5_max_mb: int = 16
     probe_max_mb: int = 32
     output_max_chars: int = 200_000
+    disk_mb: int = 1024
+    disk_files: int = 10_000
     sandbox: str = "auto"
 
 

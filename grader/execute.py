@@ -10,18 +10,20 @@ cell failed, so a notebook that raises half way still shows what it built.
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from grader.config import Config
-from grader.sandbox import kernel_manager
+from grader.config import Config, Limits
+from grader.sandbox import Watchdog, describe_exit, kernel_manager, reap
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_FILES = ("input_hw.bs1", "output_hw.bs1")
@@ -40,6 +42,7 @@ class Execution:
     wall_s: float = 0.0
     cell_s: float = 0.0  # time inside the submission's own cells
     notes: list[str] = field(default_factory=list)
+    clipped_output: dict[int, int] = field(default_factory=dict)  # student cell -> characters it printed
 
 
 def prepare_workdir(workdir: Path) -> None:
@@ -81,10 +84,15 @@ def instrument(nb: nbformat.NotebookNode, config: Config, epochs: int) -> tuple[
     return nb, params_at is not None
 
 
+KERNEL_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "HOME")
+
+
 def _kernel_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
+    """What the kernel needs of the grader's environment, and nothing else (no tokens, no keys)."""
+    env = {k: v for k, v in os.environ.items()
+           if k in KERNEL_ENV or k.startswith(("LC_", "S2S_", "NUMBA_"))}
     env.update(
-        OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
         MPLBACKEND="Agg", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1",
         PYTHONDONTWRITEBYTECODE="1",
     )
@@ -95,9 +103,50 @@ def _student_index(nb: nbformat.NotebookNode, index: int) -> int:
     return sum(1 for c in nb.cells[:index] if GRADER_CELL not in c.metadata)
 
 
-def _clip_outputs(nb: nbformat.NotebookNode, max_chars: int) -> None:
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
+def _chars(content: dict) -> int:
+    """Characters an output message carries (its text and every data payload)."""
+    n = len(content.get("text", "") or "")
+    for value in (content.get("data") or {}).values():
+        n += len(value) if isinstance(value, str) else len(json.dumps(value))
+    return n + sum(len(t) for t in content.get("traceback", []) or [])
+
+
+class _CappedClient(NotebookClient):
+    """An nbclient that stops storing a cell's output past `max_chars`: a print loop cannot fill the grader's memory."""
+
+    max_chars: int = 200_000
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.printed: dict[int, int] = {}  # cell index -> characters the cell sent
+
+    def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
+        content = msg.get("content") or {}
+        used = self.printed.get(cell_index, 0)
+        size = _chars(content)
+        self.printed[cell_index] = used + size
+        room = self.max_chars - used
+        if size > room:
+            if room <= 0:
+                return None
+            if "text" in content:
+                content["text"] = content["text"][:room]
+            if "traceback" in content:
+                content["traceback"] = [t[:room] for t in content["traceback"][-20:]]
+            if "data" in content:
+                content["data"] = {k: v[:room] for k, v in content["data"].items()
+                                   if isinstance(v, str) and k.startswith("text/")}
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _clip_outputs(nb: nbformat.NotebookNode, max_chars: int, printed: dict[int, int] | None = None) -> None:
     """Keep the executed notebook readable and small, whatever a cell printed."""
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and len(out.get("text", "")) > max_chars:
                 out["text"] = out["text"][:max_chars] + f"\n[... output clipped at {max_chars} characters]\n"
@@ -105,6 +154,59 @@ def _clip_outputs(nb: nbformat.NotebookNode, max_chars: int) -> None:
             for mime, value in list(data.items()):
                 if isinstance(value, str) and len(value) > max_chars:
                     data[mime] = value[:max_chars] if mime.startswith("text/") else ""
+        sent = (printed or {}).get(index, 0)
+        if sent > max_chars and cell.cell_type == "code":
+            cell.outputs.append(nbformat.v4.new_output(
+                "stream", name="stderr",
+                text=f"\n[grader: this cell printed {sent} characters; the first {max_chars} are kept]\n",
+            ))
+
+
+def clipped_cells(nb: nbformat.NotebookNode, printed: dict[int, int], max_chars: int) -> dict[int, int]:
+    """{student cell index: characters printed} for the cells whose output was clipped."""
+    return {_student_index(nb, i): n for i, n in sorted(printed.items())
+            if n > max_chars and GRADER_CELL not in nb.cells[i].metadata}
+
+
+# errno (as `[Errno N]` in a message) -> what the sandbox did; filled in with the limits.
+ERRNO_HINTS = {
+    27: "each file the notebook writes is limited to {file_size_mb} MiB",
+    30: "outside its working directory the sandbox is read-only",
+    13: "the sandbox lets a notebook write only in its working directory",
+    1: "the sandbox lets a notebook write only in its working directory",
+    11: "the sandbox allows {processes} processes and threads",
+    101: "the sandbox has no network",
+    111: "the sandbox has no network",
+    -2: "the sandbox has no network",
+    -3: "the sandbox has no network",
+}
+
+
+def error_hint(ename: str, evalue: str, limits: Limits, sandboxed: bool) -> str:
+    """A few words on which limit a cell's exception comes from, or ''."""
+    if ename == "MemoryError":
+        return f" (the kernel may use at most {limits.memory_mb} MiB of memory)"
+    match = re.search(r"\[Errno (-?\d+)\]", evalue or "")
+    if not match:
+        return ""
+    errno_ = int(match.group(1))
+    if errno_ in (101, 111, -2, -3, 13, 1, 30) and not sandboxed:
+        return ""  # without bubblewrap these are the machine's own answers
+    if errno_ == 11 and ename != "BlockingIOError":
+        return ""
+    hint = ERRNO_HINTS.get(errno_)
+    return f" ({hint.format(**asdict(limits))})" if hint else ""
+
+
+def _log_tail(workdir: Path, lines: int = 5) -> str:
+    try:
+        with open(workdir / ".kernel" / "kernel.log", "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4000))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text.splitlines()[-lines:] if line.strip())
 
 
 def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: int) -> Execution:
@@ -112,7 +214,9 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     limits = config.limits
     run_nb, budget_set = instrument(nb, config, epochs)
     result = Execution(workdir=workdir, notebook=run_nb, completed=False, budget_set=budget_set)
-    client = NotebookClient(
+    km = kernel_manager(workdir, limits)
+    sandboxed = km.sandbox.bwrap is not None
+    client = _CappedClient(
         run_nb,
         timeout=limits.cell_timeout_s,
         startup_timeout=limits.startup_timeout_s,
@@ -120,51 +224,81 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
         force_raise_errors=True,
         record_timing=True,
         allow_errors=False,
-        km=kernel_manager(workdir, limits),
+        shutdown_kernel="immediate",
+        km=km,
         resources={"metadata": {"path": str(workdir)}},
     )
+    client.max_chars = limits.output_max_chars
+    watchdog = Watchdog(km, workdir, limits)
     start = time.perf_counter()
     deadline = start + limits.total_timeout_s
+    current: int | None = None  # index of the cell running when the kernel died or timed out
+
+    def where() -> str:
+        if current is None:
+            return "the kernel"
+        role = run_nb.cells[current].metadata.get(GRADER_CELL)
+        if role:
+            return f"the grader's {role} cell"
+        result.failed_cell = _student_index(run_nb, current)
+        return f"cell {result.failed_cell}"
+
     try:
         log = open(workdir / ".kernel" / "kernel.log", "wb")
-        with log, client.setup_kernel(cwd=str(workdir), env=_kernel_env(), stdout=log, stderr=log):
-            for index, cell in enumerate(run_nb.cells):
-                role = cell.metadata.get(GRADER_CELL)
-                if role == "probe":
-                    continue
-                remaining = deadline - time.perf_counter()
-                client.timeout = int(max(1, min(limits.cell_timeout_s, remaining)))
-                cell_start = time.perf_counter()
-                try:
-                    client.execute_cell(cell, index)
-                except CellExecutionError as exc:
-                    if role:
-                        result.error = f"the grader's {role} cell failed: {exc.ename}: {exc.evalue}"
-                    else:
-                        result.failed_cell = _student_index(run_nb, index)
-                        result.error = f"cell {result.failed_cell} raised {exc.ename}: {exc.evalue}"
-                    break
-                finally:
-                    if not role:
-                        result.cell_s += time.perf_counter() - cell_start
-            else:
-                result.completed = True
-            client.timeout = 120
+        # cleanup_kc: we pass our own km, and nbclient only shuts down kernels it created itself.
+        with log, client.setup_kernel(cwd=str(workdir), env=_kernel_env(), stdout=log, stderr=log,
+                                      cleanup_kc=True):
+            watchdog.start()
             try:
-                client.execute_cell(run_nb.cells[-1], len(run_nb.cells) - 1)
-                result.probe_ran = True
-            except (CellExecutionError, CellTimeoutError) as exc:
-                result.notes.append(f"probe failed: {exc}")
-    except CellTimeoutError:
-        which = "the notebook's time budget" if time.perf_counter() >= deadline - 1 else "the per-cell limit"
-        result.error = (
-            f"timed out: a cell ran past {which} "
-            f"({limits.cell_timeout_s} s per cell, {limits.total_timeout_s} s in all)"
-        )
-    except DeadKernelError as exc:
-        result.error = f"the kernel died (crash, os._exit, or a resource limit): {str(exc)[:200]}"
+                for index, cell in enumerate(run_nb.cells):
+                    role = cell.metadata.get(GRADER_CELL)
+                    if role == "probe":
+                        continue
+                    remaining = deadline - time.perf_counter()
+                    client.timeout = int(max(1, min(limits.cell_timeout_s, remaining)))
+                    cell_start, current = time.perf_counter(), index
+                    try:
+                        client.execute_cell(cell, index)
+                    except CellExecutionError as exc:
+                        hint = error_hint(exc.ename, exc.evalue, limits, sandboxed)
+                        if role:
+                            result.error = f"the grader's {role} cell failed: {exc.ename}: {_short(exc.evalue)}"
+                        else:
+                            result.failed_cell = _student_index(run_nb, index)
+                            result.error = (
+                                f"cell {result.failed_cell} raised {exc.ename}: {_short(exc.evalue)}{hint}"
+                            )
+                        break
+                    finally:
+                        if not role:
+                            result.cell_s += time.perf_counter() - cell_start
+                else:
+                    result.completed = True
+                current = len(run_nb.cells) - 1
+                remaining = deadline - time.perf_counter()
+                client.timeout = int(max(10, min(120, limits.cell_timeout_s, remaining)))
+                try:
+                    client.execute_cell(run_nb.cells[-1], current)
+                    result.probe_ran = True
+                except (CellExecutionError, CellTimeoutError) as exc:
+                    result.notes.append(f"probe failed: {_short(exc)}")
+            except CellTimeoutError:
+                over = "the notebook's time budget" if time.perf_counter() >= deadline - 1 else "the per-cell limit"
+                result.error = (
+                    f"timed out: {where()} ran past {over} "
+                    f"({limits.cell_timeout_s} s per cell, {limits.total_timeout_s} s in all)"
+                )
+            except DeadKernelError:
+                status = _wait_exit(km)
+                why = (f"the grader stopped the kernel: {watchdog.reason}" if watchdog.reason
+                       else describe_exit(status, km.sandbox, limits))
+                result.error = f"{where()} killed the kernel: {why}"
     except RuntimeError as exc:  # kernel failed to start, e.g. a sandbox problem
-        result.error = f"the kernel could not run: {str(exc)[:300]}"
+        tail = _log_tail(workdir)
+        result.error = f"the kernel could not run: {_short(exc)}" + (f" (kernel log: {_short(tail)})" if tail else "")
+    finally:
+        watchdog.stop()
+        reap(km)
     result.wall_s = time.perf_counter() - start
     if result.error and result.failed_cell is None and not result.completed:
         result.failed_cell = next(
@@ -172,5 +306,16 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
              if GRADER_CELL not in c.metadata and c.cell_type == "code" and not c.get("execution_count")),
             None,
         )
-    _clip_outputs(run_nb, limits.output_max_chars)
+    result.clipped_output = clipped_cells(run_nb, client.printed, limits.output_max_chars)
+    _clip_outputs(run_nb, limits.output_max_chars, client.printed)
     return result
+
+
+def _wait_exit(km, seconds: float = 5.0) -> int | None:
+    """The dead kernel's exit status (it may take a moment to be reaped)."""
+    end = time.perf_counter() + seconds
+    while True:
+        status = km.exit_status()
+        if status is not None or time.perf_counter() > end:
+            return status
+        time.sleep(0.05)

@@ -17,7 +17,6 @@ from grader.results import GradeResult
 from grader.submission import Submission, SubmissionError, load_notebook
 
 
-
 def _kit_version() -> str:
     """The installed kit's version (a batch regrades when it changes); the source tree's as a fallback."""
     from importlib.metadata import PackageNotFoundError, version
@@ -27,11 +26,11 @@ def _kit_version() -> str:
     except PackageNotFoundError:
         pass
     try:
-        import tomllib
+        from grader.config import tomllib  # tomllib, or its backport on Python 3.10
 
         pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
         return str(tomllib.loads(pyproject.read_text())["project"]["version"]) + "+source"
-    except (OSError, ValueError, KeyError):
+    except (ImportError, OSError, ValueError, KeyError):
         return "0+unknown"
 
 

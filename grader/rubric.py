@@ -51,6 +51,10 @@ def diagnose_shape(what: str, shape: list[int] | None, allow_batch: bool = False
 def execution_check(run: Execution, points: float, intake_problem: str | None) -> CheckResult:
     if intake_problem:
         return CheckResult("execution", 0.0, points, f"not graded: {intake_problem}")
+    clipped = "".join(
+        f"; cell {cell} printed {chars:,} characters: its output is clipped in the executed notebook"
+        for cell, chars in run.clipped_output.items()
+    )
     if run.completed:
         msg = f"the notebook ran to the end in {run.cell_s:.0f} s"
         if not run.budget_set:
@@ -58,8 +62,8 @@ def execution_check(run: Execution, points: float, intake_problem: str | None) -
                 "; no cell is tagged `parameters`, so the grader could not set the epoch budget: "
                 "the notebook ran with its own"
             )
-        return CheckResult("execution", points, points, msg)
-    return CheckResult("execution", 0.0, points, f"the notebook stopped: {run.error}")
+        return CheckResult("execution", points, points, msg + clipped)
+    return CheckResult("execution", 0.0, points, f"the notebook stopped: {run.error}{clipped}")
 
 
 def dataset_check(probe: Probe, official: dict[str, np.ndarray], points: float) -> CheckResult:

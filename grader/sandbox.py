@@ -1,125 +1,416 @@
 """Where the student kernel runs: resource limits always, bubblewrap when available.
 
 The kernel's command line is wrapped, never the grader itself:
-    bwrap <binds> -- python -m grader.limits <limits> -- python -m ipykernel_launcher -f ...
+    bwrap <binds> -- python -m grader.limits <limits> [--uid U] -- python -m ipykernel_launcher -f ...
+
+With bubblewrap the kernel sees a read-only OS, Python environment and kit
+code, its own working directory (the one writable place; its /tmp and
+/dev/shm are folders inside it), no network and only its own processes.
+When the grader is root the kernel runs as an unprivileged uid of its own,
+so RLIMIT_NPROC holds and no capability survives. Two things no rlimit
+bounds are watched from outside (`Watchdog`): the working directory's total
+size and file count, and, for a root kernel without bubblewrap, its number
+of processes.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.manager import KernelManager
 
 from grader.config import Limits
 
+KIT_ROOT = Path(__file__).resolve().parent.parent
+# What the kernel may read of the kit: the grader (preamble, probe, accel), the data and the probe's
+# loader, solution/dataset.py. The package's __init__ (which imports the solved network and training
+# loop) is replaced by an empty file, so the reference solution stays out of the sandbox.
+KIT_PATHS = ("grader", "solution/dataset.py", "data", "pyproject.toml")
+EMPTY_MODULE = "solution/__init__.py"
+UID_BASE, UID_SPAN = 1_900_000_000, 1_000_000  # far from real users, system and subuid ranges
+PRIVATE_DIRS = (".tmp", ".shm")  # mounted as /tmp and /dev/shm inside the sandbox
+SANDBOX_HOME = "/home/student"  # the working directory, as the kernel sees it
+SANDBOX_RUNTIME = "/run/kernel"  # the kernel's connection file and sockets, as it sees them
+
 
 class SandboxUnavailable(RuntimeError):
-    """The configuration requires bubblewrap and it is not installed."""
+    """The configuration requires bubblewrap and it is not installed or cannot run here."""
 
 
-_warned = False
+@dataclass(frozen=True)
+class Mode:
+    """How one kernel is confined: the bwrap binary (None: limits alone) and its uid (None: the grader's)."""
+
+    bwrap: str | None
+    uid: int | None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+@functools.lru_cache(maxsize=4)
+def _bwrap_error(bwrap: str) -> str | None:
+    """None when `bwrap` can build a sandbox here (a container may forbid namespaces), else why not."""
+    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+             "--unshare-net", "--unshare-pid", "--die-with-parent", "--", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return None if done.returncode == 0 else (done.stderr.strip() or f"exit status {done.returncode}")
 
 
 def bwrap_path(limits: Limits) -> str | None:
     """The bwrap binary to use, or None; says once when it falls back to limits alone."""
-    global _warned
     if limits.sandbox == "off":
         return None
     found = shutil.which("bwrap")
-    if found is None:
-        if limits.sandbox == "require":
-            raise SandboxUnavailable(
-                "the rubric asks for the bubblewrap sandbox (limits.sandbox = 'require') "
-                "but `bwrap` is not installed: apt-get install bubblewrap"
-            )
-        if not _warned:
-            warnings.warn(
-                "bubblewrap (bwrap) is not installed: student kernels run with resource limits "
-                "only, with network and file access (apt-get install bubblewrap)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            _warned = True
-    return found
+    error = "`bwrap` is not installed (apt-get install bubblewrap)" if found is None else _bwrap_error(found)
+    if error is None:
+        return found
+    if found is not None:
+        error = f"`bwrap` cannot create a sandbox here: {error}"
+    if limits.sandbox == "require":
+        raise SandboxUnavailable(f"the rubric asks for the bubblewrap sandbox (limits.sandbox = 'require') but {error}")
+    _warn_once(
+        f"{error}: student kernels run with resource limits only, with network and with the "
+        f"grader's own file access{' (as root)' if os.geteuid() == 0 else ''}"
+    )
+    return None
 
 
-def limits_prefix(limits: Limits) -> list[str]:
-    return [
+def sandbox_uid() -> int | None:
+    """The unprivileged uid (= gid) for kernels started by this grader process; None unless root.
+
+    One per grading process, so concurrent workers never share a process count;
+    runs within one process follow each other and `reap` ends each one's leftovers.
+    """
+    if os.geteuid() != 0:
+        return None
+    return UID_BASE + os.getpid() % UID_SPAN
+
+
+def mode(limits: Limits) -> Mode:
+    """The confinement a kernel gets under `limits` on this machine."""
+    bwrap = bwrap_path(limits)
+    if bwrap is None:
+        if os.geteuid() == 0:
+            _warn_once("without bubblewrap the kernel runs as root: its process count is watched, not limited")
+        return Mode(None, None)
+    return Mode(bwrap, sandbox_uid())
+
+
+def limits_prefix(limits: Limits, uid: int | None = None) -> list[str]:
+    prefix = [
         sys.executable, "-m", "grader.limits",
         "--memory-mb", str(limits.memory_mb),
         "--file-size-mb", str(limits.file_size_mb),
         "--processes", str(limits.processes),
         "--cpu-time-s", str(limits.cpu_time_s),
-        "--",
     ]
+    if uid is not None:
+        prefix += ["--uid", str(uid), "--gid", str(uid)]
+    return prefix + ["--"]
 
 
 def _system_paths() -> list[str]:
-    """What the kernel needs to read: the OS, the interpreter, the environment and the kit code."""
-    kit_root = Path(__file__).resolve().parent.parent
+    """What the kernel needs to read: the OS, the interpreter, the environment and the kit code.
+
+    Parents first; a path inside one already listed is dropped (the outer bind shows it).
+    """
     paths = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc", "/opt/conda"]
     paths += [sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)]
-    paths += [str(kit_root / name) for name in ("grader", "solution", "data", "pyproject.toml")]
+    paths += [str(KIT_ROOT / name) for name in KIT_PATHS]
     seen: list[str] = []
     for p in paths:
-        if os.path.exists(p) and p not in seen:
+        if os.path.exists(p) and not any(_within(p, q) for q in seen):
             seen.append(p)
     return seen
 
 
-def bwrap_prefix(bwrap: str, workdir: Path, runtime_dir: Path) -> list[str]:
+def _within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _parent_dirs(targets: list[str], mounted: list[str]) -> list[str]:
+    """Folders bwrap would create on the way to `targets` (it makes them 0700): listed to make them 0755."""
+    out: list[str] = []
+    for target in targets:
+        parts = Path(target).parts
+        for i in range(2, len(parts)):
+            parent = str(Path(*parts[:i]))
+            if parent not in out and not any(_within(parent, m) for m in mounted):
+                out.append(parent)
+    return out
+
+
+def bwrap_prefix(bwrap: str, workdir: Path, runtime_dir: Path, privileged: bool = False) -> list[str]:
     """A read-only view of the OS, Python and the kit; the working directory is the one writable place.
 
     Nothing else of the machine is mounted: not the instructor's home, not the
-    other submissions, not the grader's output folder.
+    other submissions, not the grader's output folder. Inside, the working
+    directory is SANDBOX_HOME whatever its path outside, the kernel's sockets are
+    in SANDBOX_RUNTIME, and /tmp and /dev/shm are folders of the working
+    directory, so the disk watchdog counts them and they cost disk, not memory.
     """
-    prefix = [bwrap]
-    for p in _system_paths():
+    workdir = Path(workdir)
+    system = _system_paths()
+    mounted = ["/tmp", *system, "/dev", "/proc", SANDBOX_HOME, SANDBOX_RUNTIME]
+    prefix = [bwrap, "--bind", str(workdir / ".tmp"), "/tmp"]
+    for parent in _parent_dirs([*system, SANDBOX_HOME, SANDBOX_RUNTIME, str(KIT_ROOT / EMPTY_MODULE)], mounted):
+        prefix += ["--perms", "0755", "--dir", parent]
+    for p in system:
         prefix += ["--ro-bind", p, p]
     prefix += [
+        "--ro-bind", str(Path(runtime_dir) / "empty.py"), str(KIT_ROOT / EMPTY_MODULE),
         "--dev", "/dev",
         "--proc", "/proc",
-        "--tmpfs", "/tmp",
-        "--bind", str(workdir), str(workdir),
-        "--bind", str(runtime_dir), str(runtime_dir),
-        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+        "--bind", str(workdir), SANDBOX_HOME,
+        "--bind", str(workdir / ".shm"), "/dev/shm",
+        "--bind", str(runtime_dir), SANDBOX_RUNTIME,
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--hostname", "sandbox",
         "--die-with-parent", "--new-session",
-        "--chdir", str(workdir),
-        "--setenv", "HOME", str(workdir),
+        "--chdir", SANDBOX_HOME,
+        "--setenv", "HOME", SANDBOX_HOME,
         "--setenv", "TMPDIR", "/tmp",
+        "--setenv", "USER", "student",
+        "--setenv", "LOGNAME", "student",
         # ipykernel polls its parent pid, which a pid namespace hides; --die-with-parent does that job.
         "--unsetenv", "JPY_PARENT_PID",
-        "--setenv", "MPLCONFIGDIR", str(workdir / ".matplotlib"),
-        "--",
+        "--setenv", "MPLCONFIGDIR", SANDBOX_HOME + "/.matplotlib",
     ]
-    return prefix
+    if privileged:  # root: keep only what grader.limits needs to become the sandbox uid
+        prefix += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    return prefix + ["--"]
 
 
 class LimitedKernelManager(KernelManager):
-    """A KernelManager whose kernel command starts under limits (and bubblewrap)."""
+    """A KernelManager whose kernel command starts under limits (and bubblewrap).
+
+    With bubblewrap the kernel reads its own copy of the connection file, whose
+    socket paths are the sandbox's (SANDBOX_RUNTIME) rather than the host's.
+    """
 
     prefix: list[str] = []
+    sandbox: Mode = Mode(None, None)
+    runtime_dir: str | None = None  # host folder of the kernel's sockets (bwrap only)
+
+    def _inside(self) -> str:
+        return os.path.join(self.runtime_dir or "", "sandbox.json")
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        return list(self.prefix) + super().format_kernel_cmd(extra_arguments)
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if self.runtime_dir:
+            inside = SANDBOX_RUNTIME + "/sandbox.json"
+            cmd = [inside if arg == self.connection_file else arg for arg in cmd]
+        return list(self.prefix) + cmd
+
+    def write_connection_file(self, **kwargs) -> None:  # type: ignore[override]
+        super().write_connection_file(**kwargs)
+        kernel_file = self.connection_file
+        if self.runtime_dir:
+            info = json.loads(Path(self.connection_file).read_text())
+            info["ip"] = SANDBOX_RUNTIME + "/kernel"
+            kernel_file = self._inside()
+            Path(kernel_file).write_text(json.dumps(info))
+            os.chmod(kernel_file, 0o600)
+        if self.sandbox.uid is not None:  # the kernel, once the sandbox uid, must still read it
+            os.chown(kernel_file, self.sandbox.uid, self.sandbox.uid)
+
+    @property
+    def kernel_pid(self) -> int | None:
+        process = getattr(self.provisioner, "process", None)
+        return None if process is None else process.pid
+
+    def exit_status(self) -> int | None:
+        """The kernel process's exit status (negative: killed by that signal), None while it runs."""
+        process = getattr(self.provisioner, "process", None)
+        return None if process is None else process.poll()
 
 
-def kernel_manager(workdir: Path, limits: Limits) -> KernelManager:
+def prepare(workdir: Path, uid: int | None) -> None:
+    """Create the kernel's private folders; hand the working directory to the sandbox uid."""
+    for name in PRIVATE_DIRS:
+        (workdir / name).mkdir(exist_ok=True)
+    if uid is None:
+        return
+    for path in (workdir, workdir / ".kernel", *(workdir / n for n in PRIVATE_DIRS)):
+        os.chown(path, uid, uid)  # bwrap, capabilities dropped, must still enter it: keep 0755
+
+
+def kernel_manager(workdir: Path, limits: Limits) -> LimitedKernelManager:
     """A kernel manager for one submission's run in `workdir`."""
-    runtime_dir = Path(workdir) / ".kernel"
-    runtime_dir.mkdir(exist_ok=True)
-    prefix = limits_prefix(limits)
-    bwrap = bwrap_path(limits)
+    workdir = Path(workdir)
+    (workdir / ".kernel").mkdir(exist_ok=True)
+    sandbox = mode(limits)
+    prepare(workdir, sandbox.uid)
     km = LimitedKernelManager(kernel_name="python3")
-    if bwrap is not None:
-        # The kernel has no network: talk to it over unix sockets in a bound folder.
-        prefix = bwrap_prefix(bwrap, workdir, runtime_dir) + prefix
+    prefix = limits_prefix(limits, sandbox.uid)
+    if sandbox.bwrap is not None:
+        # No network: talk to the kernel over unix sockets, in a short host path (sockets allow 107 bytes).
+        runtime = tempfile.mkdtemp(prefix="s2s-kernel-")
+        if sandbox.uid is not None:
+            os.chown(runtime, sandbox.uid, sandbox.uid)
+        os.chmod(runtime, 0o700)
+        Path(runtime, "empty.py").touch(0o644)  # bound over solution/__init__.py
+        prefix = bwrap_prefix(sandbox.bwrap, workdir, Path(runtime), privileged=sandbox.uid is not None) + prefix
         km.transport = "ipc"
-        km.ip = str(runtime_dir / "kernel")
-    km.connection_file = str(runtime_dir / "kernel.json")
+        km.ip = os.path.join(runtime, "kernel")
+        km.runtime_dir = runtime
+    km.connection_file = str(workdir / ".kernel" / "kernel.json")
     km.prefix = prefix
+    km.sandbox = sandbox
     return km
+
+
+def reap(km: LimitedKernelManager) -> None:
+    """End whatever the kernel left running (every process of its uid, or its process group); drop its sockets."""
+    uid = km.sandbox.uid
+    if uid is not None:
+        # kill(-1) from the sandbox uid reaches exactly that uid's processes, in any namespace.
+        subprocess.run(["/bin/sh", "-c", "kill -KILL -1 2>/dev/null; true"],
+                       user=uid, group=uid, extra_groups=[], check=False, timeout=30)
+    else:
+        pid = km.kernel_pid
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the kernel leads its own session (start_new_session)
+            except OSError:
+                pass
+    if km.runtime_dir:
+        shutil.rmtree(km.runtime_dir, ignore_errors=True)
+
+
+SIGNALS = {
+    signal.SIGSEGV: "crashed with a segmentation fault (SIGSEGV: invalid memory access in native code, "
+                    "e.g. ctypes or a C extension)",
+    signal.SIGBUS: "crashed with a bus error (SIGBUS: invalid memory access in native code)",
+    signal.SIGILL: "crashed on an illegal instruction (SIGILL)",
+    signal.SIGFPE: "crashed on an arithmetic fault (SIGFPE)",
+    signal.SIGABRT: "aborted (SIGABRT: a fatal error in native code)",
+    signal.SIGXFSZ: "wrote a file past the size limit (SIGXFSZ)",
+}
+
+
+def describe_exit(status: int | None, sandbox: Mode, limits: Limits) -> str:
+    """Why a kernel died, from its exit status, in words a student can act on."""
+    if status is None:
+        return "the kernel stopped answering"
+    sig = -status if status < 0 else (status - 128 if sandbox.bwrap and status > 128 else None)
+    if sig is None:
+        if status == 0:
+            return "the kernel exited normally: the notebook called exit() or quit(), which stops the kernel"
+        return f"the kernel exited with status {status} (os._exit or sys.exit outside a cell's main thread)"
+    if sig == signal.SIGXCPU:
+        return f"the kernel used up its CPU time limit of {limits.cpu_time_s} s (SIGXCPU)"
+    if sig == signal.SIGKILL:
+        return f"the kernel was killed (SIGKILL: out of memory, or past the {limits.memory_mb} MiB limit)"
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
+    return "the kernel " + SIGNALS.get(sig, f"was killed by {name}")
+
+
+def disk_usage(root: Path, stop_bytes: int | None = None, stop_files: int | None = None) -> tuple[int, int]:
+    """(bytes on disk, entries) under `root`, not following links; stops early past either bound."""
+    total = count = 0
+    stack = [str(root)]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                count += 1
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                total += st.st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                if (stop_bytes is not None and total > stop_bytes) or (stop_files is not None and count > stop_files):
+                    return total, count
+    return total, count
+
+
+def session_size(sid: int) -> int:
+    """Number of processes in session `sid` (the kernel leads its own)."""
+    n = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields after "(comm)": state ppid pgrp session ...
+            n += 1
+    return n
+
+
+class Watchdog(threading.Thread):
+    """Stops the kernel when its working directory or (root, no bwrap) its process count outgrows the limits.
+
+    rlimits bound one file and one process's memory; nothing bounds how many
+    files a notebook writes, hence this poll. `reason` says why it stopped a kernel.
+    """
+
+    def __init__(self, km: LimitedKernelManager, workdir: Path, limits: Limits, interval: float = 0.25) -> None:
+        super().__init__(daemon=True, name="s2s-watchdog")
+        self.km, self.workdir, self.limits, self.interval = km, Path(workdir), limits, interval
+        self.reason: str | None = None
+        self._stop_event = threading.Event()
+
+    def check(self) -> str | None:
+        """Why the kernel must stop now, or None."""
+        lim = self.limits
+        used, files = disk_usage(self.workdir, lim.disk_mb * 2**20, lim.disk_files)
+        if used > lim.disk_mb * 2**20:
+            return f"its working directory grew past the {lim.disk_mb} MiB disk limit"
+        if files > lim.disk_files:
+            return f"its working directory grew past the limit of {lim.disk_files} files and folders"
+        pid = self.km.kernel_pid
+        if self.km.sandbox.bwrap is None and self.km.sandbox.uid is None and os.geteuid() == 0 and pid:
+            if session_size(pid) > lim.processes:
+                return f"it started more than {lim.processes} processes"
+        return None
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            reason = self.check()
+            if reason is not None:
+                self.reason = reason
+                pid = self.km.kernel_pid
+                if pid is not None:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                return
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join(timeout=5)

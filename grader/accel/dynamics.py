@@ -98,7 +98,7 @@ def li_dynamics_bwd(grad_output, output, decay):
     if not _bwd_supported(grad_output, output, decay):
         return STOCK_BWD(grad_output, output, decay)
     lead = grad_output.shape[:-1]
-    grad_input = torch.zeros_like(grad_output)
+    grad_input = torch.empty_like(grad_output)  # stock: zeros_like, same layout; all overwritten
     factor = 1 - decay / (1 << 12)  # stock: decay = 1 - decay / (1 << 12)
     try:
         ok = torch.broadcast_shapes(factor.shape, lead) == lead

@@ -1,25 +1,27 @@
-"""numba loops for slayer's leaky-integrator dynamics, bit-identical to stock.
+"""numba kernels behind grader.accel, computing exactly stock slayer's numbers.
 
-Stock slayer 0.6.0 runs these recurrences as a Python loop of ~10 small torch
-ops per time step; here each one is a single compiled loop over (rows, steps).
 Exactness rests on doing the same IEEE operations in the same order:
 
-* forward: int64 arithmetic; the float32 -> int64 casts truncate, the spike
-  test and the output division happen in float32 (torch promotes
-  int64 tensor vs Python scalar to the default float dtype).
-* backward: ``g = d * g + go`` with the product and the sum each rounded to
-  float32. numba compiles without fastmath, so LLVM carries no ``contract``
-  flag and never fuses them into an FMA (checked empirically by the tests).
+* dynamics forward (stock: a Python loop of ~10 torch ops per time step):
+  int64 arithmetic; float32 -> int64 casts truncate; the spike test and the
+  output division happen in float32, because torch promotes an int64 tensor
+  against a Python float (or true-divides it by an int) in the default dtype.
+* dynamics backward: ``g = d * g + go`` with the product and the sum each
+  rounded to float32. numba compiles without fastmath, so LLVM carries no
+  ``contract`` flag and never fuses them into an FMA (a test checks that an
+  FMA version would differ on its data).
+* FIR filter: the sum of K products in the order MKL's sgemm uses inside the
+  stock conv3d, as a program of MUL/FMA/ADD passes (``filter.py`` derives and
+  verifies the program) run on whole rows, which LLVM vectorises.
 
-* FIR filter: the sum of products in the order MKL's sgemm uses for the
-  stock conv3d, as a program (see ``filter.py``) run on whole rows.
-
-The array-level preparation (casts, broadcasting) and the ``grad_decay``
-reduction stay in torch, in ``patch.py``, so their rounding is stock's own.
+Everything around the loops (casts, broadcasting, padding, the ``grad_decay``
+reduction) stays in torch, in ``dynamics.py`` and ``filter.py``, so its
+rounding is stock's own.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import llvmlite.ir as llvm_ir
@@ -126,27 +128,31 @@ def fir_rows(xpad, w, ops, arg1, arg2, nslots, result, out):
     regs = np.empty((nslots, steps), np.float32)
     for r in range(rows):
         for i in range(ops.shape[0]):
-            s = arg1[i]
-            q = arg2[i]
-            if ops[i] == 0:
-                wk = w[q]
+            # slices, not xpad[r, t + q]: a possibly negative index would need
+            # numba's wraparound branch, which stops LLVM vectorising the loop
+            acc = regs[arg1[i]]
+            if ops[i] == OP_ADD:
+                other = regs[arg2[i]]
                 for t in range(steps):
-                    regs[s, t] = xpad[r, t + q] * wk
-            elif ops[i] == 1:
-                wk = w[q]
+                    acc[t] = acc[t] + other[t]
+                continue
+            k = arg2[i]
+            xs = xpad[r, k:k + steps]
+            wk = w[k]
+            if ops[i] == OP_MUL:
                 for t in range(steps):
-                    regs[s, t] = _fma32(xpad[r, t + q], wk, regs[s, t])
+                    acc[t] = xs[t] * wk
             else:
                 for t in range(steps):
-                    regs[s, t] = regs[s, t] + regs[q, t]
+                    acc[t] = _fma32(xs[t], wk, acc[t])
+        res = regs[result]
+        dst = out[r]
         for t in range(steps):
-            out[r, t] = regs[result, t]
+            dst[t] = res[t]
 
 
 def warm_up() -> float:
-    """Compile (or load from cache) both kernels; returns the seconds it took."""
-    import time
-
+    """Compile (or load from numba's cache) every kernel; returns the seconds it took."""
     start = time.perf_counter()
     x = np.zeros((1, 2), np.float32)
     li_forward(

@@ -1,0 +1,387 @@
+"""grader.accel: compiled CPU kernels must give stock slayer's bits, and patch cleanly.
+
+Every comparison is bitwise (float32 viewed as int32), so -0.0 vs 0.0 or a
+different NaN would fail too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from grader import accel
+from grader.accel import dynamics, filter, kernels, patch
+
+torch.set_num_threads(1)
+
+LI = importlib.import_module(patch._LI)
+CONV = importlib.import_module(patch._CONV)
+STOCK = {
+    (LI, "_li_dynamics_fwd"): dynamics.STOCK_FWD,
+    (LI, "_li_dynamics_bwd"): dynamics.STOCK_BWD,
+    (CONV, "_fwd"): filter.STOCK_FWD,
+    (CONV, "_bwd"): filter.STOCK_BWD,
+}
+HYPOTHESIS = settings(
+    max_examples=150, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(
+        a.contiguous().view(torch.int32), b.contiguous().view(torch.int32)
+    )
+
+
+def stock_in_place() -> bool:
+    return all(getattr(module, name) is fn for (module, name), fn in STOCK.items())
+
+
+@pytest.fixture(autouse=True)
+def _stock_after_each_test():
+    yield
+    accel.uninstall()
+    assert stock_in_place()
+
+
+@pytest.fixture
+def fresh_warning(monkeypatch):
+    """Allow the once-per-process warning to fire again, and see every warning."""
+    monkeypatch.setattr(patch, "_warned", False)
+    monkeypatch.delenv(patch.ENV_SWITCH, raising=False)
+
+
+# --- neuron dynamics -------------------------------------------------------------------
+
+@st.composite
+def dynamics_case(draw):
+    lead = draw(st.sampled_from([(1,), (3,), (2, 3), (1, 2, 3)]))
+    neurons = draw(st.integers(1, 24))
+    steps = draw(st.integers(1, 48))
+    shape = (*lead, neurons, steps)
+    shared = draw(st.booleans())
+    seed = draw(st.integers(0, 2**31 - 1))
+    g = torch.Generator().manual_seed(seed)
+    scale = draw(st.sampled_from([0.01, 0.1, 1.0, 5.0]))
+    x = torch.randn(shape, generator=g) * scale
+    x[torch.rand(shape, generator=g) < 0.3] = 0.0  # exact zeros, as spikes give
+    decay = torch.randint(0, 4097, (1,) if shared else (neurons,), generator=g).float()
+    if draw(st.booleans()):  # the extremes: no decay, full decay
+        decay[0] = draw(st.sampled_from([0.0, 4096.0]))
+    state = torch.randn(shape[:-1], generator=g) * scale
+    threshold = draw(st.one_of(
+        st.sampled_from([-1, 0, 0.0, -0.5, 0.1 + 0.01 / 4096]),
+        st.floats(-0.5, 2.0, allow_nan=False),
+    ))
+    w_scale = draw(st.sampled_from([1, 64, 4096, 4095, 100]))
+    return x, decay, state, threshold, w_scale
+
+
+@HYPOTHESIS
+@given(dynamics_case())
+def test_dynamics_forward_and_backward_match_stock(case):
+    x, decay, state, threshold, w_scale = case
+    want = dynamics.STOCK_FWD(x, decay, state, threshold, w_scale, dtype=torch.int64)
+    got = dynamics.li_dynamics_fwd(x, decay, state, threshold, w_scale, dtype=torch.int64)
+    assert same_bits(want, got)
+
+    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(x.numel()))
+    want_gi, want_gd = dynamics.STOCK_BWD(grad, want, decay)
+    got_gi, got_gd = dynamics.li_dynamics_bwd(grad, got, decay)
+    assert same_bits(want_gi, got_gi)
+    assert same_bits(want_gd, got_gd)
+
+
+def test_dynamics_spike_test_is_float32_like_stock():
+    # 16777216 >= 16777216.5 is false in float64 but true in float32, where torch compares
+    x = torch.tensor([[[16777216.0, 0.0, 0.0]]])
+    args = (torch.tensor([0.0]), torch.zeros(1, 1), 16777216.5, 1)
+    want = dynamics.STOCK_FWD(x, *args, dtype=torch.int64)
+    got = dynamics.li_dynamics_fwd(x, *args, dtype=torch.int64)
+    assert want[0, 0, 1].item() == 0.0  # stock did spike and reset
+    assert same_bits(want, got)
+
+
+def test_dynamics_out_of_range_casts_match_stock():
+    x = torch.tensor([[[1e30, 0.0, -1e30, float("nan"), float("inf"), 3.0]]])
+    args = (torch.tensor([0.0]), torch.zeros(1, 1), 0.5, 1)
+    assert same_bits(
+        dynamics.STOCK_FWD(x, *args, dtype=torch.int64),
+        dynamics.li_dynamics_fwd(x, *args, dtype=torch.int64),
+    )
+
+
+def test_backward_is_not_fused_into_fma():
+    """The kernel rounds d*g before adding; an FMA version would differ on this data."""
+    g = torch.Generator().manual_seed(3)
+    go = torch.randn(64, 200, generator=g)
+    decay = torch.rand(64, generator=g) * 4096
+    factor = (1 - decay / 4096).numpy()
+    got = torch.empty_like(go)
+    kernels.li_backward(go.numpy(), factor, got.numpy())
+    want, _ = dynamics.STOCK_BWD(go.reshape(1, 64, 200), torch.ones(1, 64, 200), decay)
+    assert same_bits(want.reshape(64, 200), got)
+
+    fused = np.empty_like(go.numpy())  # float64 emulation of fma(d, g, go), one rounding
+    fused[:, -1] = go.numpy()[:, -1]
+    for n in range(198, -1, -1):
+        exact = factor.astype(np.float64) * fused[:, n + 1].astype(np.float64) + go.numpy()[:, n]
+        fused[:, n] = exact.astype(np.float32)
+    assert not np.array_equal(fused.view(np.int32), got.numpy().view(np.int32))
+
+
+def test_dynamics_hands_other_inputs_to_stock(monkeypatch):
+    calls = []
+    monkeypatch.setattr(dynamics, "STOCK_FWD", lambda *a, **k: calls.append("fwd") or "stock")
+    monkeypatch.setattr(dynamics, "STOCK_BWD", lambda *a, **k: calls.append("bwd") or "stock")
+    meta = torch.empty(1, 4, 10, device="meta")  # stands in for CUDA: any non-CPU device
+    assert dynamics.li_dynamics_fwd(
+        meta, torch.zeros(1, device="meta"), torch.zeros(1, 4, device="meta"), 0.1, 64,
+        dtype=torch.int64) == "stock"
+    assert dynamics.li_dynamics_bwd(meta, meta, torch.zeros(1, device="meta")) == "stock"
+    x = torch.zeros(1, 4, 10)
+    assert dynamics.li_dynamics_fwd(x.double(), torch.zeros(1), torch.zeros(1, 4), 0.1, 64,
+                                    dtype=torch.int64) == "stock"
+    assert dynamics.li_dynamics_fwd(x, torch.zeros(1), torch.zeros(1, 4), 0.1, 64) == "stock"  # int32
+    assert calls == ["fwd", "bwd", "fwd", "fwd"]
+
+    monkeypatch.setattr(filter, "STOCK_FWD", lambda *a, **k: calls.append("fir") or "stock")
+    monkeypatch.setattr(filter, "STOCK_BWD", lambda *a, **k: calls.append("fir") or "stock")
+    assert filter.fir_fwd(meta, torch.ones(5, device="meta"), 1) == "stock"
+    assert filter.fir_bwd(meta, torch.ones(5, device="meta"), 1) == "stock"
+    assert filter.fir_fwd(x.double(), torch.ones(5).double(), 1) == "stock"
+    assert calls[4:] == ["fir", "fir", "fir"]
+
+
+# --- FIR filter / SpikeTime loss --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def loss_filter() -> torch.Tensor:
+    from solution import make_loss
+
+    return make_loss().filter.filter.flatten()
+
+
+@pytest.mark.parametrize("side", ["fwd", "bwd"])
+@pytest.mark.parametrize("kind", ["spikes", "dense"])
+def test_fir_matches_stock_and_takes_the_fast_path(side, kind, loss_filter):
+    g = torch.Generator().manual_seed(11)
+    shape = (1, 200, 600)
+    x = (torch.rand(shape, generator=g) < 0.05).float() if kind == "spikes" else \
+        torch.randn(shape, generator=g)
+    fast, stock = (filter.fir_fwd, filter.STOCK_FWD) if side == "fwd" else \
+        (filter.fir_bwd, filter.STOCK_BWD)
+    before = filter.stats[f"{side}_fast"]
+    x.requires_grad_(True)  # as the network output is: never cached
+    with torch.no_grad():
+        assert same_bits(stock(x, loss_filter, 1), fast(x, loss_filter, 1))
+        assert same_bits(stock(x, loss_filter, 0.5), fast(x, loss_filter, 0.5))
+    assert filter.stats[f"{side}_fast"] == before + 2
+
+
+@pytest.mark.filterwarnings("ignore:grader.accel")
+@pytest.mark.parametrize("shape,taps,fast", [
+    ((1, 40, 600), 100, True),
+    ((1, 32, 256), 17, True),
+    ((2, 40, 300), 100, False),  # batch > 1: torch runs oneDNN there, another order
+    ((1, 5, 600), 100, False),  # rows*T not a multiple of 16: sgemm's tail sums differently
+    ((3, 7, 64), 5, False),
+])
+def test_fir_other_shapes_and_lengths_match_stock(shape, taps, fast):
+    g = torch.Generator().manual_seed(taps)
+    x = torch.randn(shape, generator=g)
+    f = torch.rand(taps, generator=g)
+    for side, fir, stock in (("fwd", filter.fir_fwd, filter.STOCK_FWD),
+                             ("bwd", filter.fir_bwd, filter.STOCK_BWD)):
+        before = filter.stats[f"{side}_fast"]
+        assert same_bits(stock(x, f, 1), fir(x, f, 1))
+        if fast:  # where the fast path verifies on this machine, it must be the one used
+            assert filter.stats[f"{side}_fast"] == before + 1
+
+
+def test_fir_derived_tree_agrees_with_all_pairs():
+    """The recursive probing (few probes) finds the tree that all K(K-1)/2 probes give."""
+    taps = 12
+    pairs = [(i, j) for i in range(taps) for j in range(i + 1, taps)]
+    lca = dict(zip(pairs, filter._probe_lca_sizes(taps, pairs)))
+
+    def build(leaves):
+        if len(leaves) == 1:
+            return leaves[0]
+        a = leaves[0]
+        size = len(leaves)
+        left = [b for b in leaves if b == a or lca[(a, b)] < size]
+        right = [b for b in leaves if b != a and lca[(a, b)] == size]
+        assert right and all(lca[min(a, b), max(a, b)] <= size for b in leaves if b != a)
+        return (build(left), build(right))
+
+    assert filter.derive_tree(taps) == build(list(range(taps)))
+
+
+def test_fir_tree_program_reproduces_a_known_order():
+    # ((0 + 1) + 2) + (3 + 4): leaf-onto-leaf and leaf-onto-sum are FMAs, sum + sum an add
+    program = filter.compile_tree((((0, 1), 2), (3, 4)))
+    x = np.random.default_rng(0).standard_normal((3, 5 + 8 - 1)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal(5).astype(np.float32)
+    out = np.empty((3, 8), np.float32)
+    kernels.fir_rows(x, w, *program, out)
+
+    def fma(a, b, c):  # float64 holds a*b exactly; the one rounding is the cast
+        return np.float32(np.float64(a) * np.float64(b) + np.float64(c))
+
+    for r in range(3):
+        for t in range(8):
+            p = x[r, t:t + 5]
+            left = fma(p[2], w[2], fma(p[0], w[0], np.float32(p[1] * w[1])))
+            right = fma(p[3], w[3], np.float32(p[4] * w[4]))
+            assert out[r, t] == np.float32(left + right)
+
+
+def test_fir_caches_the_constant_target_exactly(loss_filter):
+    filter.clear_cache()
+    target = (torch.rand(1, 200, 600, generator=torch.Generator().manual_seed(5)) < 0.05).float()
+    hits = filter.stats["fwd_cached"]
+    first = filter.fir_fwd(target, loss_filter, 1)
+    again = filter.fir_fwd(target.clone(), loss_filter, 1)  # a new tensor, same bits: a hit
+    assert filter.stats["fwd_cached"] == hits + 1
+    assert same_bits(first, again) and again.data_ptr() != first.data_ptr()
+    again.zero_()  # the caller owns what it gets
+    assert same_bits(filter.fir_fwd(target, loss_filter, 1), filter.STOCK_FWD(target, loss_filter, 1))
+    other = target.clone()
+    other[0, 0, 0] = 1 - other[0, 0, 0]
+    assert same_bits(filter.fir_fwd(other, loss_filter, 1), filter.STOCK_FWD(other, loss_filter, 1))
+    assert filter.stats["fwd_cached"] == hits + 2
+
+
+def test_spike_time_loss_and_gradient_match_stock():
+    from solution import make_loss
+
+    g = torch.Generator().manual_seed(2)
+    target = (torch.rand(1, 200, 600, generator=g) < 0.03).float()
+    output = (torch.rand(1, 200, 600, generator=g) < 0.03).float()
+
+    def loss_and_grad():
+        out = output.clone().requires_grad_(True)
+        loss = make_loss()(out, target)
+        loss.backward()
+        return loss.detach(), out.grad
+
+    want = loss_and_grad()
+    with accel.enabled() as active:
+        assert active
+        got = [loss_and_grad() for _ in range(2)]  # second: the target comes from the cache
+    for loss, grad in got:
+        assert same_bits(want[0], loss) and same_bits(want[1], grad)
+
+
+# --- whole training -------------------------------------------------------------------------
+
+def _train_pair(tmp_path, epochs):
+    from solution import train
+
+    stock = train(epochs, seed=0, out_dir=tmp_path / "stock", accel=False)
+    fast = train(epochs, seed=0, out_dir=tmp_path / "accel", accel=True)
+    return stock, fast
+
+
+def _assert_identical(stock, fast, epochs):
+    assert fast.accelerated and not stock.accelerated
+    assert len(stock.losses) == epochs and stock.losses == fast.losses
+    a, b = stock.network.state_dict(), fast.network.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert same_bits(a[key], b[key]), key
+    assert (stock.out_dir / "loss.txt").read_bytes() == (fast.out_dir / "loss.txt").read_bytes()
+
+
+def test_short_training_is_identical(tmp_path):
+    stock, fast = _train_pair(tmp_path, 15)
+    _assert_identical(stock, fast, 15)
+    assert stock_in_place()  # train's enabled() restored stock on exit
+
+
+@pytest.mark.slow
+def test_long_training_is_identical(tmp_path):
+    stock, fast = _train_pair(tmp_path, 300)
+    _assert_identical(stock, fast, 300)
+
+
+# --- install / uninstall / fallback / switch --------------------------------------------
+
+def test_install_patches_and_uninstall_restores(fresh_warning):
+    assert stock_in_place() and not accel.is_active()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert accel.install() is True
+    assert accel.is_active()
+    assert LI._li_dynamics_fwd is dynamics.li_dynamics_fwd
+    assert LI._li_dynamics_bwd is dynamics.li_dynamics_bwd
+    assert CONV._fwd is filter.fir_fwd and CONV._bwd is filter.fir_bwd
+    assert accel.install() is True  # idempotent
+    accel.uninstall()
+    assert stock_in_place() and not accel.is_active()
+    accel.uninstall()  # no-op
+    assert stock_in_place()
+
+
+def test_enabled_context_restores_and_nests(fresh_warning):
+    with accel.enabled() as active:
+        assert active and accel.is_active()
+        with accel.enabled() as inner:
+            assert inner
+        assert accel.is_active()  # the inner block did not install, so it leaves it be
+    assert stock_in_place()
+    with accel.enabled(False) as active:
+        assert active is False and stock_in_place()
+
+
+def test_failed_check_warns_once_and_keeps_stock(fresh_warning, monkeypatch):
+    monkeypatch.setattr(patch, "_lava_version", lambda: "0.5.0")
+    with pytest.warns(RuntimeWarning, match="lava-dl 0.5.0") as record:
+        assert accel.install() is False
+        assert accel.install() is False
+    assert len([w for w in record if "grader.accel" in str(w.message)]) == 1
+    assert stock_in_place() and not accel.is_active()
+
+
+def test_failed_self_test_keeps_stock(fresh_warning, monkeypatch):
+    def broken(x, y0, decay, w_scale, threshold, spiking, out):
+        out[...] = 0.0
+
+    monkeypatch.setattr(kernels, "li_forward", broken)
+    with pytest.warns(RuntimeWarning, match="forward self-test differs"):
+        assert accel.install() is False
+    assert stock_in_place()
+
+
+def test_changed_signature_keeps_stock(fresh_warning, monkeypatch):
+    def other(input, decay, state, threshold, w_scale, dtype=torch.int32, extra=None):
+        return dynamics.STOCK_FWD(input, decay, state, threshold, w_scale, dtype)
+
+    monkeypatch.setattr(LI, "_li_dynamics_fwd", other)
+    monkeypatch.setattr(dynamics, "STOCK_FWD", other)
+    with pytest.warns(RuntimeWarning, match="signature"):
+        assert accel.install() is False
+    assert LI._li_dynamics_fwd is other
+
+
+def test_env_switch_disables(fresh_warning, monkeypatch, tmp_path):
+    monkeypatch.setenv(patch.ENV_SWITCH, "0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # off by request is not a failure: no warning
+        assert accel.install() is False
+        with accel.enabled() as active:
+            assert active is False
+    assert stock_in_place()
+    from solution import train
+
+    assert train(1, seed=0, out_dir=tmp_path, accel=True).accelerated is False
+    monkeypatch.setenv(patch.ENV_SWITCH, "1")
+    assert accel.install() is True
