@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,11 +47,37 @@ class HDF5Report:
         return self.exists and not self.problems
 
 
+def own_file(workdir: Path, relative: Path) -> tuple[Path | None, str | None]:
+    """(path, None) if `relative` is a regular file reached without symbolic links; else (None, why not).
+
+    The grader runs outside the sandbox: following a link the notebook made would
+    let it hand in another submission's files, or read the instructor's. `why` is
+    None when the file simply does not exist.
+    """
+    path = Path(workdir)
+    for part in Path(relative).parts:
+        path = path / part
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"{relative} cannot be read ({exc.strerror})"
+        if stat.S_ISLNK(st.st_mode):
+            return None, f"{relative} is a symbolic link: refused (the grader reads only files the notebook wrote)"
+    if not stat.S_ISREG(st.st_mode):
+        return None, f"{relative} is not a regular file: refused"
+    return path, None
+
+
 def read_probe(workdir: Path, limits: Limits) -> Probe:
-    folder = workdir / PROBE_DIR
-    meta_path, npz_path = folder / "probe.json", folder / "probe.npz"
-    if not meta_path.exists() or not npz_path.exists():
-        return Probe(problem="the grader's probe did not run (the kernel stopped before the end)")
+    meta_path, meta_problem = own_file(workdir, PROBE_DIR / "probe.json")
+    npz_path, npz_problem = own_file(workdir, PROBE_DIR / "probe.npz")
+    if meta_problem or npz_problem:
+        return Probe(problem=f"the grader's probe results are unusable: {meta_problem or npz_problem}")
+    if meta_path is None or npz_path is None:
+        return Probe(problem="the grader's probe left no results: the notebook did not run to its end "
+                             "(see the execution check)")
     limit = limits.probe_max_mb * 2**20
     if meta_path.stat().st_size > limit or npz_path.stat().st_size > limit:
         return Probe(problem=f"the probe's dump exceeds {limits.probe_max_mb} MiB")
@@ -67,8 +95,8 @@ def read_probe(workdir: Path, limits: Limits) -> Probe:
 
 def read_learning_curve(workdir: Path) -> list[float] | None:
     """The training losses from stats.save, or None; advisory (plotted, never scored)."""
-    path = workdir / LOSS_PATH
-    if not path.is_file() or path.stat().st_size > 8 * 2**20:
+    path, _ = own_file(workdir, LOSS_PATH)
+    if path is None or path.stat().st_size > 8 * 2**20:
         return None
     values: list[float] = []
     for line in path.read_text(errors="replace").splitlines()[:MAX_CURVE_POINTS]:
@@ -99,9 +127,9 @@ def check_hdf5(workdir: Path, limits: Limits) -> HDF5Report:
 
     import h5py
 
-    path = workdir / HDF5_PATH
-    if not path.is_file():
-        return HDF5Report(exists=False, problems=[f"{HDF5_PATH} was not written (export the trained network)"])
+    path, refused = own_file(workdir, HDF5_PATH)
+    if path is None:
+        return HDF5Report(exists=False, problems=[refused or f"{HDF5_PATH} was not written (export the trained network)"])
     size = path.stat().st_size
     if size > limits.hdf5_max_mb * 2**20:
         return HDF5Report(
@@ -113,6 +141,10 @@ def check_hdf5(workdir: Path, limits: Limits) -> HDF5Report:
     digest = hashlib.sha256()
     try:
         with h5py.File(path, "r") as h:
+            foreign = _foreign_storage(h)
+            if foreign:
+                p.append(foreign)
+                return report
             if "layer" not in h or not isinstance(h["layer"], h5py.Group):
                 p.append("no group `layer` at the top of the file")
                 return report
@@ -139,6 +171,36 @@ def check_hdf5(workdir: Path, limits: Limits) -> HDF5Report:
     return report
 
 
+def _foreign_storage(h: Any) -> str | None:
+    """Why the file reaches outside itself (external/soft links, external or virtual datasets), or None.
+
+    Checked before anything is followed: an external link or an external dataset
+    would make the grader read another file, e.g. another student's export.
+    """
+    import h5py
+
+    found: list[str] = []
+
+    def link(name: str, info: Any) -> None:
+        if isinstance(info, (h5py.ExternalLink, h5py.SoftLink)) and len(found) < 3:
+            kind = "an external link" if isinstance(info, h5py.ExternalLink) else "a soft link"
+            found.append(f"`{name}` is {kind}")
+
+    def dataset(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and len(found) < 3:
+            if obj.external:
+                found.append(f"`{name}` keeps its data in another file")
+            elif obj.is_virtual:
+                found.append(f"`{name}` is a virtual dataset")
+
+    h.visititems_links(link)
+    if not found:
+        h.visititems(dataset)
+    if not found:
+        return None
+    return f"{HDF5_PATH} refers outside itself ({'; '.join(found)}): refused, slayer's export holds plain data"
+
+
 def _check_layer(layer: Any, where: str, n_in: int, n_out: int, p: list[str], digest: Any) -> bool:
     """Append this layer's deviations to `p`; return whether it can still be rebuilt."""
     import h5py
@@ -158,7 +220,10 @@ def _check_layer(layer: Any, where: str, n_in: int, n_out: int, p: list[str], di
     for key, want in (("inFeatures", n_in), ("outFeatures", n_out)):
         if key in layer and _small(layer[key], f"{where}/{key}", p):
             got = _scalar(layer[key])
-            if not isinstance(got, (int, np.integer)) or int(got) != want:
+            if isinstance(got, str):
+                p.append(f"`{where}/{key}` holds the text {got!r}, expected the integer {want}")
+                sound = False
+            elif not isinstance(got, (int, np.integer)) or int(got) != want:
                 p.append(f"`{where}/{key}` is {got}, expected {want}")
                 sound = False
     if "shape" in layer and _small(layer["shape"], where + "/shape", p):

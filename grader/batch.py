@@ -31,7 +31,9 @@ import secrets
 import shutil
 import signal
 import socket
+import threading
 import time
+import warnings
 import traceback
 from dataclasses import dataclass
 from multiprocessing import connection as mp_connection
@@ -52,6 +54,7 @@ MARKER = ".s2s-batch"  # this batch's token: a worker that cannot read it does n
 LOCK = ".s2s-batch.lock"
 ERROR_FINGERPRINT = "error"  # config_fingerprint of a grader-error result: never trusted by a re-run
 TIMEOUT_MARGIN_S = 900  # a worker's wall-clock limit: the notebook's limits plus this (evaluation, reports)
+TASKS_PER_WORKER = 50  # a local worker process is replaced after this many submissions
 
 
 class BatchError(RuntimeError):
@@ -183,6 +186,18 @@ def grade_task(sub: Submission, out_dir: str, config: Config, epochs: int,
         _check_worker(out, token, kit_version)
     except WorkerMismatch as exc:
         return sub.id, 0.0, str(exc)
+    # One grading at a time per process: the sandbox gives each grading process one uid and ends
+    # every process of that uid after a run, so two gradings in threads of one Dask worker would
+    # end each other's kernels. Give Dask workers one thread each (README) for parallelism.
+    with _ONE_AT_A_TIME:
+        return _grade_staged(sub, out, config, epochs, cal)
+
+
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def _grade_staged(sub: Submission, out: Path, config: Config, epochs: int,
+                  cal: calibration.Calibration) -> tuple[str, float, str | None]:
     stage = out / STAGE
     workdir = stage / LEGACY_WORK / sub.id
     shutil.rmtree(stage / sub.id, ignore_errors=True)
@@ -229,12 +244,19 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _worker_main(conn, parent_pid: int, task: tuple) -> None:
-    """Entry point of a local worker process: grade one submission, send (id, score, error)."""
+def _worker_main(conn, parent_pid: int) -> None:
+    """A local worker process: grade the submissions it is sent, one at a time, until told to stop."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the batch process stops its workers
     try:
-        conn.send(grade_task(*task))
+        while True:
+            try:
+                task = conn.recv()
+            except EOFError:  # the batch is gone
+                return
+            if task is None:
+                return
+            conn.send(grade_task(*task))
     finally:
         conn.close()
 
@@ -248,22 +270,41 @@ def _death(exitcode: int | None) -> str:
     return f"exit status {exitcode}"
 
 
-@dataclass
 class _Worker:
-    sub: Submission
-    process: object
-    conn: object
-    deadline: float
-    reply: tuple | None = None
+    """One local worker process and the submission it is grading, if any."""
+
+    def __init__(self, ctx, parent_pid: int) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, parent_pid), daemon=True,
+                                   name="s2s-grade-worker")
+        self.process.start()
+        child.close()
+        self.sub: Submission | None = None
+        self.deadline = float("inf")
+        self.done = 0
+
+    def give(self, sub: Submission, task: tuple, timeout_s: float) -> None:
+        self.sub, self.deadline = sub, time.monotonic() + timeout_s
+        self.conn.send(task)
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.process.join(timeout=10)
+        self.kill()
 
 
 def _finish(sub: Submission, reply: tuple | None, failure: str | None, args: tuple,
             errors: dict[str, str], step: Callable[[str], None]) -> None:
     """Book one finished task; make sure OUT/<id> says what happened."""
     out_dir, config, epochs = Path(args[0]), args[1], args[2]
-    err = failure if reply is None else reply[2]
-    if reply is None:
-        err = err or "the worker returned nothing"
+    err = (failure or "the worker returned nothing") if reply is None else reply[2]
     if err is not None and not _landed(sub, out_dir, error=True):
         _grader_error(sub, out_dir, config, epochs, err)
     elif err is None and not _landed(sub, out_dir, error=False):
@@ -282,62 +323,75 @@ def _run_inline(tasks: list[Submission], args: tuple, step: Callable[[str], None
 
 
 def _run_local(tasks: list[Submission], workers: int, args: tuple, step: Callable[[str], None],
-               errors: dict[str, str], timeout_s: float) -> None:
-    """At most `workers` fresh processes at a time, one per submission."""
+               errors: dict[str, str], timeout_s: float, tasks_per_worker: int = TASKS_PER_WORKER) -> None:
+    """`workers` long-lived processes; one that dies or overruns costs only its submission.
+
+    Unlike a ProcessPoolExecutor (which breaks as a whole, failing every task in
+    flight, when one of its processes dies), a dead worker here is replaced and
+    only the submission it held gets an error result. Each process grades at most
+    `tasks_per_worker` submissions, then a fresh one takes over.
+    """
     ctx = get_context("spawn")
+    parent = os.getpid()
     pending = list(tasks)
-    running: dict[str, _Worker] = {}
+    pool: list[_Worker] = []
     try:
-        while pending or running:
-            while pending and len(running) < workers:
-                sub = pending.pop(0)
-                recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker_main, args=(send, os.getpid(), (sub, *args)),
-                                   name=f"grade-{sub.id}", daemon=True)
-                proc.start()
-                send.close()
-                running[sub.id] = _Worker(sub, proc, recv, time.monotonic() + timeout_s)
-            waits = {}
-            for sid, w in running.items():
-                waits[w.process.sentinel] = sid
-                if w.reply is None and not w.conn.closed:
-                    waits[w.conn] = sid
-            timeout = max(0.05, min(w.deadline for w in running.values()) - time.monotonic())
-            for ready in mp_connection.wait(list(waits), timeout=timeout):
-                w = running.get(waits[ready])
-                if w is None:
-                    continue
-                if ready is w.conn:  # read the reply before the exit: a long one fills the pipe
+        while pending or any(w.sub is not None for w in pool):
+            for w in [w for w in pool if w.sub is None and (w.done >= tasks_per_worker or not pending)]:
+                w.stop()  # recycled, or nothing left for it
+                pool.remove(w)
+            while pending and len(pool) < min(workers, len(pending) + sum(w.sub is not None for w in pool)):
+                pool.append(_Worker(ctx, parent))
+            for w in pool:
+                if w.sub is None and pending:
+                    sub = pending.pop(0)
                     try:
-                        w.reply = w.conn.recv()
-                    except (EOFError, OSError):
-                        pass
-                    w.conn.close()
-                    continue
-                w.process.join()
-                if w.reply is None and not w.conn.closed:
-                    with contextlib.suppress(EOFError, OSError):
-                        if w.conn.poll():
-                            w.reply = w.conn.recv()
-                if not w.conn.closed:
-                    w.conn.close()
-                del running[w.sub.id]
-                failure = None if w.reply else f"worker process died ({_death(w.process.exitcode)})"
-                _finish(w.sub, w.reply, failure, args, errors, step)
+                        w.give(sub, (sub, *args), timeout_s)
+                    except OSError:  # died before it could take it: removed below, another one takes it
+                        pending.insert(0, sub)
+                        w.sub, w.deadline = None, float("inf")
+            busy = [w for w in pool if w.sub is not None]
+            if not busy:
+                continue
+            waits = {}
+            for w in busy:
+                waits[w.conn] = w
+                waits[w.process.sentinel] = w
+            timeout = max(0.05, min(w.deadline for w in busy) - time.monotonic())
+            ready = mp_connection.wait(list(waits), timeout=timeout)
+            for w in dict.fromkeys(waits[r] for r in ready):  # each worker once
+                sub, reply, gone = w.sub, None, False
+                try:
+                    if w.conn.poll():
+                        reply = w.conn.recv()
+                except (EOFError, OSError):  # its end of the pipe is closed: it is exiting or dead
+                    gone = True
+                if reply is not None:
+                    w.sub, w.deadline, w.done = None, float("inf"), w.done + 1
+                    _finish(sub, reply, None, args, errors, step)
+                elif gone or not w.process.is_alive():
+                    w.kill()
+                    pool.remove(w)
+                    _finish(sub, None, f"worker process died ({_death(w.process.exitcode)})", args, errors, step)
             now = time.monotonic()
-            for w in [w for w in running.values() if now > w.deadline and w.reply is None]:
-                w.process.kill()
-                w.process.join()
-                w.conn.close()
-                del running[w.sub.id]
-                _finish(w.sub, None, f"worker process ran past {timeout_s:.0f} s and was killed",
-                        args, errors, step)
+            for w in [w for w in pool if w.sub is not None and now > w.deadline]:
+                sub = w.sub
+                w.kill()
+                pool.remove(w)
+                _finish(sub, None, f"worker process ran past {timeout_s:.0f} s and was killed", args, errors, step)
+            for w in [w for w in pool if w.sub is None and not w.process.is_alive()]:
+                w.kill()  # died between two submissions: nothing lost, replaced at the next turn
+                pool.remove(w)
     except BaseException:  # Ctrl-C, or a failure of the batch itself: stop the workers, grade nothing half
-        for w in running.values():
-            w.process.kill()
-        for w in running.values():
+        for w in pool:
+            if w.process.is_alive():
+                w.process.kill()
+        for w in pool:
             w.process.join()
         raise
+    finally:
+        for w in pool:
+            w.stop()
 
 
 def _worker_info(out_dir: str, token: str) -> tuple[str, str, bool]:
@@ -357,6 +411,14 @@ def _preflight(client, out_dir: str, token: str) -> None:
             problems.append(f"{address} ({host}) runs kit {version}, this machine {KIT_VERSION}")
         if not sees:
             problems.append(f"{address} ({host}) does not see {out_dir}")
+    threaded = sorted(addr for addr, info in client.scheduler_info()["workers"].items()
+                      if info.get("nthreads", 1) > 1)
+    if threaded:
+        warnings.warn(
+            f"{len(threaded)} Dask worker(s) have several threads; a worker process grades one submission "
+            "at a time, so start workers with --nthreads 1 (and as many processes as cores)",
+            RuntimeWarning, stacklevel=3,
+        )
     if problems:
         raise BatchError(
             "Dask workers that cannot grade this batch:\n  " + "\n  ".join(problems)
@@ -437,6 +499,8 @@ def grade_batch(
 
     workers: processes at once (default: the cores available; 0: in this process).
     scheduler: address of a Dask scheduler; the tasks go there instead.
+    Local workers are started with "spawn": a script that calls this needs the
+    usual `if __name__ == "__main__":` guard.
     """
     out_dir = Path(out_dir).resolve()  # absolute: workers elsewhere resolve it the same way
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -173,7 +173,7 @@ ERRNO_HINTS = {
     27: "each file the notebook writes is limited to {file_size_mb} MiB",
     30: "outside its working directory the sandbox is read-only",
     13: "the sandbox lets a notebook write only in its working directory",
-    1: "the sandbox lets a notebook write only in its working directory",
+    1: "the notebook runs as an unprivileged user",
     11: "the sandbox allows {processes} processes and threads",
     101: "the sandbox has no network",
     111: "the sandbox has no network",
@@ -233,6 +233,7 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     start = time.perf_counter()
     deadline = start + limits.total_timeout_s
     current: int | None = None  # index of the cell running when the kernel died or timed out
+    stopped = False  # the watchdog stopped the kernel: no probe
 
     def where() -> str:
         if current is None:
@@ -242,6 +243,9 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
             return f"the grader's {role} cell"
         result.failed_cell = _student_index(run_nb, current)
         return f"cell {result.failed_cell}"
+
+    def watchdog_stop() -> str | None:
+        return watchdog.reason and f"{where()} was stopped: the grader killed the kernel: {watchdog.reason}"
 
     try:
         log = open(workdir / ".kernel" / "kernel.log", "wb")
@@ -261,7 +265,11 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
                         client.execute_cell(cell, index)
                     except CellExecutionError as exc:
                         hint = error_hint(exc.ename, exc.evalue, limits, sandboxed)
-                        if role:
+                        if not watchdog.reason and (reason := watchdog.check()):
+                            watchdog.stop_kernel(reason)  # the error is a symptom (a fork bomb's EAGAIN)
+                        if watchdog.reason:
+                            result.error, stopped = watchdog_stop(), True
+                        elif role:
                             result.error = f"the grader's {role} cell failed: {exc.ename}: {_short(exc.evalue)}"
                         else:
                             result.failed_cell = _student_index(run_nb, index)
@@ -274,6 +282,8 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
                             result.cell_s += time.perf_counter() - cell_start
                 else:
                     result.completed = True
+                if stopped:
+                    raise _Stopped
                 current = len(run_nb.cells) - 1
                 remaining = deadline - time.perf_counter()
                 client.timeout = int(max(10, min(120, limits.cell_timeout_s, remaining)))
@@ -282,17 +292,19 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
                     result.probe_ran = True
                 except (CellExecutionError, CellTimeoutError) as exc:
                     result.notes.append(f"probe failed: {_short(exc)}")
+            except _Stopped:
+                pass
             except CellTimeoutError:
                 over = "the notebook's time budget" if time.perf_counter() >= deadline - 1 else "the per-cell limit"
-                result.error = (
+                result.error = watchdog_stop() or (
                     f"timed out: {where()} ran past {over} "
                     f"({limits.cell_timeout_s} s per cell, {limits.total_timeout_s} s in all)"
                 )
             except DeadKernelError:
                 status = _wait_exit(km)
-                why = (f"the grader stopped the kernel: {watchdog.reason}" if watchdog.reason
-                       else describe_exit(status, km.sandbox, limits))
-                result.error = f"{where()} killed the kernel: {why}"
+                result.error = watchdog_stop() or (
+                    f"{where()} killed the kernel: {describe_exit(status, km.sandbox, limits)}"
+                )
     except RuntimeError as exc:  # kernel failed to start, e.g. a sandbox problem
         tail = _log_tail(workdir)
         result.error = f"the kernel could not run: {_short(exc)}" + (f" (kernel log: {_short(tail)})" if tail else "")
@@ -309,6 +321,10 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     result.clipped_output = clipped_cells(run_nb, client.printed, limits.output_max_chars)
     _clip_outputs(run_nb, limits.output_max_chars, client.printed)
     return result
+
+
+class _Stopped(Exception):
+    """The watchdog stopped the kernel after a cell's error: skip the probe."""
 
 
 def _wait_exit(km, seconds: float = 5.0) -> int | None:

@@ -24,11 +24,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 
 from grader.config import Limits
 
@@ -202,7 +203,7 @@ def bwrap_prefix(bwrap: str, workdir: Path, runtime_dir: Path, privileged: bool 
     return prefix + ["--"]
 
 
-class LimitedKernelManager(KernelManager):
+class LimitedKernelManager(AsyncKernelManager):
     """A KernelManager whose kernel command starts under limits (and bubblewrap).
 
     With bubblewrap the kernel reads its own copy of the connection file, whose
@@ -286,8 +287,11 @@ def reap(km: LimitedKernelManager) -> None:
     uid = km.sandbox.uid
     if uid is not None:
         # kill(-1) from the sandbox uid reaches exactly that uid's processes, in any namespace.
-        subprocess.run(["/bin/sh", "-c", "kill -KILL -1 2>/dev/null; true"],
-                       user=uid, group=uid, extra_groups=[], check=False, timeout=30)
+        deadline = time.monotonic() + 10
+        while count_tasks(uid=uid) and time.monotonic() < deadline:
+            subprocess.run(["/bin/sh", "-c", "kill -KILL -1 2>/dev/null; true"],
+                           user=uid, group=uid, extra_groups=[], check=False, timeout=30)
+            time.sleep(0.05)
     else:
         pid = km.kernel_pid
         if pid is not None:
@@ -354,27 +358,38 @@ def disk_usage(root: Path, stop_bytes: int | None = None, stop_files: int | None
     return total, count
 
 
-def session_size(sid: int) -> int:
-    """Number of processes in session `sid` (the kernel leads its own)."""
+def count_tasks(uid: int | None = None, sid: int | None = None) -> int:
+    """Processes and threads (what RLIMIT_NPROC counts) of real uid `uid`, or of session `sid`."""
     n = 0
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
+            if sid is not None:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()  # state ppid pgrp session ...
+                if int(fields[3]) != sid:
+                    continue
+            with open(f"/proc/{name}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+        except (OSError, ValueError, IndexError):
             continue
-        if int(fields[3]) == sid:  # fields after "(comm)": state ppid pgrp session ...
-            n += 1
+        if status.get("State", "").split()[:1] in (["Z"], ["X"]):  # dead, waiting to be reaped
+            continue
+        if uid is not None and int(status.get("Uid", "-1").split()[0]) != uid:
+            continue
+        n += int(status.get("Threads", "1"))
     return n
 
 
 class Watchdog(threading.Thread):
-    """Stops the kernel when its working directory or (root, no bwrap) its process count outgrows the limits.
+    """Stops the kernel when its working directory or its process count outgrows the limits.
 
     rlimits bound one file and one process's memory; nothing bounds how many
-    files a notebook writes, hence this poll. `reason` says why it stopped a kernel.
+    files a notebook writes, hence this poll. RLIMIT_NPROC does bound the
+    processes of the sandbox uid, but a fork bomb that fills it leaves the
+    kernel too starved to answer; and a root kernel without bubblewrap has no
+    such limit at all. `reason` says why it stopped a kernel.
     """
 
     def __init__(self, km: LimitedKernelManager, workdir: Path, limits: Limits, interval: float = 0.25) -> None:
@@ -382,6 +397,15 @@ class Watchdog(threading.Thread):
         self.km, self.workdir, self.limits, self.interval = km, Path(workdir), limits, interval
         self.reason: str | None = None
         self._stop_event = threading.Event()
+
+    def tasks(self) -> int | None:
+        """The kernel's processes and threads, where they can be told apart from the grader's."""
+        if self.km.sandbox.uid is not None:
+            return count_tasks(uid=self.km.sandbox.uid)
+        pid = self.km.kernel_pid
+        if self.km.sandbox.bwrap is None and os.geteuid() == 0 and pid:
+            return count_tasks(sid=pid)  # the kernel leads its own session
+        return None
 
     def check(self) -> str | None:
         """Why the kernel must stop now, or None."""
@@ -391,23 +415,25 @@ class Watchdog(threading.Thread):
             return f"its working directory grew past the {lim.disk_mb} MiB disk limit"
         if files > lim.disk_files:
             return f"its working directory grew past the limit of {lim.disk_files} files and folders"
-        pid = self.km.kernel_pid
-        if self.km.sandbox.bwrap is None and self.km.sandbox.uid is None and os.geteuid() == 0 and pid:
-            if session_size(pid) > lim.processes:
-                return f"it started more than {lim.processes} processes"
+        tasks = self.tasks()
+        if tasks is not None and tasks >= lim.processes:
+            return f"it reached the limit of {lim.processes} processes and threads (a fork bomb?)"
         return None
+
+    def stop_kernel(self, reason: str) -> None:
+        self.reason = reason
+        pid = self.km.kernel_pid
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # with bwrap: its --die-with-parent ends the sandbox
+            except OSError:
+                pass
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
             reason = self.check()
             if reason is not None:
-                self.reason = reason
-                pid = self.km.kernel_pid
-                if pid is not None:
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+                self.stop_kernel(reason)
                 return
 
     def stop(self) -> None:

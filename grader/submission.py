@@ -25,6 +25,14 @@ MAX_ZIP_UNCOMPRESSED = 50 * 1024 * 1024
 MAX_ZIP_RATIO = 200  # uncompressed / compressed; notebooks compress ~5-20x
 
 
+# What students upload instead of their notebook, by the file's first bytes.
+FILE_MAGIC = (
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive renamed .ipynb"), (b"\x1f\x8b", "a gzip archive"),
+    (b"\x89HDF", "an HDF5 file"), (b"<!DOCTYPE html", "an HTML page"), (b"<html", "an HTML page"),
+)
+
+
 class SubmissionError(ValueError):
     """A submission that cannot be graded; the message is shown to the student."""
 
@@ -60,10 +68,15 @@ def load_notebook(path: Path) -> nbformat.NotebookNode:
             "clear the cell outputs and submit again"
         )
     raw = path.read_bytes()
+    if not raw.strip():
+        raise SubmissionError(f"{path.name} is empty ({size} bytes): the upload did not include the notebook")
+    kind = next((what for magic, what in FILE_MAGIC if raw.startswith(magic)), None)
+    if kind:
+        raise SubmissionError(f"{path.name} is {kind}, not a Jupyter notebook: submit the .ipynb file itself")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise SubmissionError(f"{path.name} is not a text file (is it a notebook?)") from None
+        raise SubmissionError(f"{path.name} is not a text file, so not a notebook (a notebook is JSON text)") from None
     except json.JSONDecodeError as exc:
         raise SubmissionError(
             f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "

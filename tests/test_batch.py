@@ -146,6 +146,28 @@ def test_one_batch_at_a_time_per_output_folder(tmp_path: Path) -> None:
     assert summary.graded == [] and summary.gradebook.is_file()
 
 
+def test_a_worker_that_cannot_see_the_batch_grades_nothing(tmp_path: Path) -> None:
+    nb = tmp_path / "subs" / "alice" / "train.ipynb"
+    nb.parent.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), nb)
+    (sub,) = discover([nb.parent], tmp_path / "intake")
+    out, config = tmp_path / "out", _config()
+    out.mkdir()
+    (out / batch.MARKER).write_text("this batch\n")
+    cal = calibration.Calibration(EPOCHS, 0, 10.0, 20.0, {}, 1.0, 0.5)
+    args = (str(out), config, EPOCHS, cal, "another batch", KIT_VERSION)
+    sid, score, error = batch.grade_task(sub, *args)
+    assert (sid, score) == ("alice", 0.0) and "shared by the machine that runs the batch" in error
+    _, _, error = batch.grade_task(sub, str(out), config, EPOCHS, cal, "this batch", "0.0.1")
+    assert "every worker needs the kit's environment" in error
+    assert not (out / "alice").exists()  # it wrote nothing; the batch records the failure
+    errors: dict[str, str] = {}
+    batch._finish(sub, (sid, score, error), None, args, errors, lambda _: None)
+    (result,) = report.collect(out)
+    assert result.config_fingerprint == batch.ERROR_FINGERPRINT and "kit" in result.flags[0]
+    assert errors == {"alice": error}
+
+
 # --- slow: real notebooks ------------------------------------------------------------------------
 
 
@@ -298,6 +320,24 @@ def test_a_dead_worker_costs_only_its_submission(tmp_path) -> None:
     # a grader error is never trusted: the next run tries again
     again = grade_batch([subs], out, config, EPOCHS, workers=2, progress=False)
     assert again.graded == ["assassin"] and again.skipped == ["raises_halfway"]
+
+
+@pytest.mark.slow
+def test_a_worker_past_its_time_limit_is_killed(tmp_path) -> None:
+    subs = tmp_path / "subs"
+    _write(subs / "sleeper", nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(600)")]))
+    (sleeper,) = discover([subs], tmp_path / "intake")
+    out = tmp_path / "out"
+    out.mkdir()
+    cal = calibration.get(EPOCHS, 0, accelerate=False)
+    args = (str(out), _config(), EPOCHS, cal, None, KIT_VERSION)
+    errors: dict[str, str] = {}
+    start = time.monotonic()
+    batch._run_local([sleeper], 1, args, lambda _: None, errors, timeout_s=20)
+    assert time.monotonic() - start < 60
+    assert errors == {"sleeper": "worker process ran past 20 s and was killed"}
+    (result,) = report.collect(out)
+    assert result.flags == ["grader error: worker process ran past 20 s and was killed"]
 
 
 @pytest.fixture(scope="module")

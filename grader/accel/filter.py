@@ -59,13 +59,14 @@ _programs: dict[tuple, Optional[Program]] = {}  # verified case -> program or No
 stats: dict[str, int] = defaultdict(int)  # calls served fast / by stock, for reports
 _warned = False
 _CACHE_SIZE = 2  # the target, plus one spare (e.g. a second target while testing)
-_cache: list[tuple] = []  # (side, input, filter, sampling_time, output), newest first
+_cache: list[tuple] = []  # ((side, st type, st, threads), input, filter, output), newest first
 
 
 def _probe_lca_sizes(taps: int, pairs: list[tuple[int, int]]) -> Optional[list[int]]:
     """For each leaf pair, the size of the subtree where stock's sum joins them."""
     steps = _PROBE_WINDOWS * taps
-    rows = max(1, min(_PROBE_ROWS, _PROBE_BYTES // (4 * taps * steps)))
+    rows = min(_PROBE_ROWS, _PROBE_BYTES // (4 * taps * steps))
+    rows = max(8, rows - rows % 8)  # rows*T a multiple of 16: sgemm's tail sums differently
     per_call = rows * _PROBE_WINDOWS
     big = 2.0 ** (math.ceil(math.log2(taps)) + 25)  # ulp(big)/2 > taps: absorbs any sum of ones
     sizes: list[int] = []
@@ -298,16 +299,13 @@ def _from_cache(side: str, input, filter, sampling_time) -> torch.Tensor:
     """
     if not _cacheable(input, filter, sampling_time):
         return _filtered(side, input, filter, sampling_time)
-    for entry in _cache:
-        e_side, e_input, e_filter, e_st, e_output = entry
-        if (
-            e_side == side and type(e_st) is type(sampling_time) and e_st == sampling_time
-            and _bits_equal(e_input, input) and _bits_equal(e_filter, filter)
-        ):
+    tag = (side, type(sampling_time), sampling_time, torch.get_num_threads())
+    for e_tag, e_input, e_filter, e_output in _cache:
+        if e_tag == tag and _bits_equal(e_input, input) and _bits_equal(e_filter, filter):
             stats[f"{side}_cached"] += 1
             return e_output.clone()
     output = _filtered(side, input, filter, sampling_time)
-    _cache.insert(0, (side, input.clone(), filter.clone(), sampling_time, output.clone()))
+    _cache.insert(0, (tag, input.clone(), filter.clone(), output.clone()))
     del _cache[_CACHE_SIZE:]
     return output
 

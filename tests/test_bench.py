@@ -1,0 +1,45 @@
+"""grader.bench: a smoke run at tiny settings; checks what it prints and writes, never the timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.config import DEFAULT_RUBRIC
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_bench_prints_every_figure_with_its_target(tmp_path: Path) -> None:
+    rubric = tmp_path / "rubric.toml"  # no bubblewrap: the smoke run must not depend on it
+    rubric.write_text(re.sub(r'(?m)^sandbox = "\w+"', 'sandbox = "off"', DEFAULT_RUBRIC.read_text()))
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "grader.bench", "--epochs", "2", "--repeats", "1", "--copies", "2",
+           "--grade-epochs", "2", "--config", str(rubric), "--json", str(out)]
+    done = subprocess.run(cmd, cwd=KIT_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = done.stdout
+    for heading in ("training: seconds per epoch", "grader overhead per submission",
+                    "evaluation of one HDF5", "throughput: 2 copies of the reference at 2 epochs"):
+        assert heading in text, text
+    assert re.search(r"stock\s+\d+\.\d+ s", text)
+    assert re.search(r"of a 2000-epoch run\s+\d+\.\d+ %\s+target <= 5 %\s+(ok|MISSED)", text)
+    assert re.search(r"seconds\s+\d+\.\d+ s\s+target <= 1 s\s+(ok|MISSED)", text)
+    assert re.search(r"2 workers / 1 worker\s+\d+\.\d+x\s+target >= 1.9x\s+(ok|MISSED)", text)
+    assert re.search(r"accelerated\s+(\d+\.\d+ s|n/a)", text)
+
+    figures = json.loads(out.read_text())
+    assert {"machine", "targets", "settings", "training", "grading", "overhead", "evaluation"} <= set(figures)
+    assert figures["training"]["stock_s_per_epoch"] > 0
+    assert figures["grading"]["workers_1"]["submissions"] == figures["grading"]["workers_2"]["submissions"] == 2
+    assert figures["grading"]["workers_1"]["scores"] == [100.0]  # the reference, graded as usual
+    assert figures["evaluation"]["seconds"] > 0
+    assert "full" not in figures
