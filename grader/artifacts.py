@@ -64,7 +64,8 @@ def own_file(workdir: Path, relative: Path) -> tuple[Path | None, str | None]:
         except OSError as exc:
             return None, f"{relative} cannot be read ({exc.strerror})"
         if stat.S_ISLNK(st.st_mode):
-            return None, f"{relative} is a symbolic link: refused (the grader reads only files the notebook wrote)"
+            name = path.relative_to(workdir)
+            return None, f"{name} is a symbolic link: refused (the grader reads only files the notebook wrote)"
     if not stat.S_ISREG(st.st_mode):
         return None, f"{relative} is not a regular file: refused"
     return path, None
@@ -82,6 +83,10 @@ def read_probe(workdir: Path, limits: Limits) -> Probe:
     if meta_path.stat().st_size > limit or npz_path.stat().st_size > limit:
         return Probe(problem=f"the probe's dump exceeds {limits.probe_max_mb} MiB")
     try:
+        unpacked = _unpacked_size(npz_path)
+        if unpacked > limit:  # a small .npz can inflate to gigabytes in the grader's memory
+            return Probe(problem=f"the probe's dump unpacks to {unpacked / 2**20:.0f} MiB "
+                                 f"(limit {limits.probe_max_mb} MiB): refused unread")
         meta = json.loads(meta_path.read_text())
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {k: np.asarray(npz[k]) for k in npz.files if k in ("input", "target", "output")}
@@ -91,6 +96,14 @@ def read_probe(workdir: Path, limits: Limits) -> Probe:
         return Probe(problem="the probe's dump is malformed")
     meta.setdefault("errors", {})
     return Probe(arrays=arrays, meta=meta)
+
+
+def _unpacked_size(npz: Path) -> int:
+    """What the arrays of an .npz (a zip) take once read: zipfile never reads past a member's stated size."""
+    import zipfile
+
+    with zipfile.ZipFile(npz) as zf:
+        return sum(info.file_size for info in zf.infolist())
 
 
 def read_learning_curve(workdir: Path) -> list[float] | None:

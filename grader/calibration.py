@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 SHIPPED = Path(__file__).resolve().parent / "calibration"
@@ -27,6 +28,9 @@ class Calibration:
     metrics: dict[str, float]
     train_wall_s: float
     seconds_per_epoch: float
+    # The reference's exported weights (grader.artifacts digest): a faithful, seeded solution
+    # exports exactly these, so sharing them is expected and never flagged as copying.
+    weights_sha256: str | None = None
 
 
 def _name(epochs: int, seed: int) -> str:
@@ -50,6 +54,7 @@ def compute(epochs: int, seed: int, accelerate: bool = True) -> Calibration:
     with tempfile.TemporaryDirectory(prefix="s2s-calibrate-") as tmp:
         result = train(epochs, seed=seed, out_dir=Path(tmp) / "Trained", accel=accelerate)
         m = measure(Path(tmp) / "Trained" / "network.net", official)
+        digest = weights_digest(Path(tmp))
     return Calibration(
         epochs=epochs,
         seed=seed,
@@ -58,7 +63,34 @@ def compute(epochs: int, seed: int, accelerate: bool = True) -> Calibration:
         metrics=m["metrics"],
         train_wall_s=round(result.wall_s, 2),
         seconds_per_epoch=round(result.seconds_per_epoch, 4),
+        weights_sha256=digest,
     )
+
+
+def weights_digest(workdir: Path) -> str | None:
+    """The digest the grader gives workdir/Trained/network.net's weights."""
+    from grader.artifacts import check_hdf5
+    from grader.config import Limits
+
+    return check_hdf5(workdir, Limits()).weights_sha256
+
+
+@lru_cache(maxsize=4)
+def untrained_weights_sha256(seed: int) -> str | None:
+    """Digest of the network a seeded notebook builds before any training (an export-too-early)."""
+    import torch
+
+    from grader.measure import official_spikes
+    from solution import Network, seed_everything
+
+    seed_everything(seed)
+    net = Network()
+    with torch.no_grad():
+        net(torch.from_numpy(official_spikes()["input"]).unsqueeze(0))
+    with tempfile.TemporaryDirectory(prefix="s2s-untrained-") as tmp:
+        (Path(tmp) / "Trained").mkdir()
+        net.export_hdf5(str(Path(tmp) / "Trained" / "network.net"))
+        return weights_digest(Path(tmp))
 
 
 def get(epochs: int, seed: int, accelerate: bool = True) -> Calibration:

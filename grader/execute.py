@@ -5,6 +5,12 @@ the accelerator) before the first cell, the budget after the cell tagged
 `parameters` (papermill's convention), and a probe at the end that records
 shapes and the notebook's own output. The probe runs even when a student
 cell failed, so a notebook that raises half way still shows what it built.
+
+Whatever stops a run is said in words the student can act on: the cell, and
+which limit (timeout, memory, processes, disk) or crash (exit status, signal)
+stopped it. The kernel is always shut down and its leftovers ended
+(`sandbox.reap`), and no cell's output can grow the grader's memory past
+`limits.output_max_chars`.
 """
 
 from __future__ import annotations
@@ -113,11 +119,14 @@ def _chars(content: dict) -> int:
     n = len(content.get("text", "") or "")
     for value in (content.get("data") or {}).values():
         n += len(value) if isinstance(value, str) else len(json.dumps(value))
-    return n + sum(len(t) for t in content.get("traceback", []) or [])
+    return n
 
 
 class _CappedClient(NotebookClient):
-    """An nbclient that stops storing a cell's output past `max_chars`: a print loop cannot fill the grader's memory."""
+    """An nbclient that stops storing a cell's output past `max_chars`: a print loop cannot fill the grader's memory.
+
+    Errors are always kept, in short, so the executed notebook still shows why a cell failed.
+    """
 
     max_chars: int = 200_000
 
@@ -127,6 +136,10 @@ class _CappedClient(NotebookClient):
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
         content = msg.get("content") or {}
+        if msg.get("msg_type") == "error":
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            content["traceback"] = [str(t)[:2000] for t in (content.get("traceback") or [])[-20:]]
+            return super().output(outs, msg, display_id, cell_index)
         used = self.printed.get(cell_index, 0)
         size = _chars(content)
         self.printed[cell_index] = used + size
@@ -136,8 +149,6 @@ class _CappedClient(NotebookClient):
                 return None
             if "text" in content:
                 content["text"] = content["text"][:room]
-            if "traceback" in content:
-                content["traceback"] = [t[:room] for t in content["traceback"][-20:]]
             if "data" in content:
                 content["data"] = {k: v[:room] for k, v in content["data"].items()
                                    if isinstance(v, str) and k.startswith("text/")}

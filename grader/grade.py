@@ -111,6 +111,11 @@ def grade_submission(
         measurements.update(metrics, loss=evaluation["loss"], evaluate_s=evaluation["seconds"])
     if hdf5.weights_sha256:
         measurements["weights_sha256"] = hdf5.weights_sha256
+        # Seeded CPU training is deterministic: equal weights are expected for these two.
+        if hdf5.weights_sha256 == cal.weights_sha256:
+            measurements["weights_origin"] = "reference"
+        elif hdf5.weights_sha256 == calibration.untrained_weights_sha256(config.budget.seed):
+            measurements["weights_origin"] = "untrained"
     wall = time.perf_counter() - start
     result = GradeResult(
         submission_id=sub.id,

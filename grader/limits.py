@@ -26,16 +26,36 @@ def _prctl(option: int, value: int) -> None:
         raise OSError(ctypes.get_errno(), f"prctl({option}, {value}) failed")
 
 
-def apply(memory_mb: int, file_size_mb: int, processes: int, cpu_time_s: int) -> None:
-    """Lower this process's limits; every child inherits them."""
+def _tasks_of(uid: int) -> int:
+    """Processes and threads of real uid `uid` on the machine (what RLIMIT_NPROC counts)."""
+    n = 0
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if int(fields["Uid"].split()[0]) == uid:
+                n += int(fields["Threads"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return n
+
+
+def apply(memory_mb: int, file_size_mb: int, processes: int, cpu_time_s: int, own_uid: bool = False) -> None:
+    """Lower this process's limits; every child inherits them.
+
+    RLIMIT_NPROC counts every process of the user: with a uid of its own
+    (`own_uid`) the kernel gets `processes`, else that many more than the
+    user already runs (a grader run by an instructor shares their count).
+    """
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * mb, memory_mb * mb))
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_mb * mb, file_size_mb * mb))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_time_s, cpu_time_s))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    nproc = processes if own_uid else processes + _tasks_of(os.getuid())
     soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
-    if hard == resource.RLIM_INFINITY or processes < hard:
-        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    if hard == resource.RLIM_INFINITY or nproc < hard:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -60,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command to run")
-    apply(args.memory_mb, args.file_size_mb, args.processes, args.cpu_time_s)
+    apply(args.memory_mb, args.file_size_mb, args.processes, args.cpu_time_s, own_uid=args.uid is not None)
     if args.uid is not None:
         drop_privileges(args.uid, args.gid if args.gid is not None else args.uid)
     # After the uid change (which clears it): die with the parent, gain nothing from setuid files.

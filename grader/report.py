@@ -166,7 +166,7 @@ def write_gradebook(out_dir: Path) -> Path:
     by_weights: dict[str, list[str]] = defaultdict(list)
     for r in results:
         digest = r.measurements.get("weights_sha256")
-        if digest:
+        if digest and not r.measurements.get("weights_origin"):  # the reference's or untrained: expected
             by_weights[digest].append(r.submission_id)
     names = list(dict.fromkeys(c.name for r in results for c in r.checks))
     buf = io.StringIO()

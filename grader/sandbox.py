@@ -150,14 +150,17 @@ def _within(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def _parent_dirs(targets: list[str], mounted: list[str]) -> list[str]:
-    """Folders bwrap would create on the way to `targets` (it makes them 0700): listed to make them 0755."""
+def _parent_dirs(targets: list[str], readonly: list[str]) -> list[str]:
+    """Folders bwrap would create on the way to `targets` (it makes them 0700): listed to make them 0755.
+
+    Those inside a read-only bind exist already; those inside /tmp (the kit in /tmp) are made there.
+    """
     out: list[str] = []
     for target in targets:
         parts = Path(target).parts
         for i in range(2, len(parts)):
             parent = str(Path(*parts[:i]))
-            if parent not in out and not any(_within(parent, m) for m in mounted):
+            if parent not in out and parent != "/tmp" and not any(_within(parent, m) for m in readonly):
                 out.append(parent)
     return out
 
@@ -173,9 +176,8 @@ def bwrap_prefix(bwrap: str, workdir: Path, runtime_dir: Path, privileged: bool 
     """
     workdir = Path(workdir)
     system = _system_paths()
-    mounted = ["/tmp", *system, "/dev", "/proc", SANDBOX_HOME, SANDBOX_RUNTIME]
-    prefix = [bwrap, "--bind", str(workdir / ".tmp"), "/tmp"]
-    for parent in _parent_dirs([*system, SANDBOX_HOME, SANDBOX_RUNTIME, str(KIT_ROOT / EMPTY_MODULE)], mounted):
+    prefix = [bwrap, "--bind", str(workdir / ".tmp"), "/tmp"]  # first: the kit may live in /tmp
+    for parent in _parent_dirs([*system, SANDBOX_HOME, SANDBOX_RUNTIME, str(KIT_ROOT / EMPTY_MODULE)], system):
         prefix += ["--perms", "0755", "--dir", parent]
     for p in system:
         prefix += ["--ro-bind", p, p]
@@ -326,7 +328,7 @@ def describe_exit(status: int | None, sandbox: Mode, limits: Limits) -> str:
     if sig == signal.SIGXCPU:
         return f"the kernel used up its CPU time limit of {limits.cpu_time_s} s (SIGXCPU)"
     if sig == signal.SIGKILL:
-        return f"the kernel was killed (SIGKILL: out of memory, or past the {limits.memory_mb} MiB limit)"
+        return "the kernel was killed (SIGKILL), most likely because the machine ran out of memory"
     try:
         name = signal.Signals(sig).name
     except ValueError:

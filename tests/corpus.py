@@ -14,7 +14,7 @@ import base64
 import io
 import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -51,7 +51,6 @@ class Case:
     messages: dict[str, str]  # check name -> a fragment of its message
     bwrap_only: bool = False  # only bubblewrap stops it: without it the case would do harm, so it is left out
     unsandboxed: tuple[float, dict[str, str]] | None = None  # (score, messages) without bubblewrap, if different
-    extra: dict = field(default_factory=dict)
 
 
 # --- builders --------------------------------------------------------------------------------
@@ -175,6 +174,17 @@ slayer.loss.SpikeTime.forward = lambda self, output, target: (output * 0).sum()
 print('Train loss = 0.00000, score: 100 / 100')"""),
     ),
 )
+PROBE_BOMB = """import numpy as np, zipfile
+
+def savez(path, **arrays):  # 400 MiB of zeros, deflated to ~0.4 MiB
+    header = {'descr': '<f8', 'fortran_order': False, 'shape': (10_000, 5_243)}
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as zf, zf.open('input.npy', 'w', force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        chunk = bytes(2**20)
+        for _ in range(400):
+            f.write(chunk)
+
+np.savez = savez"""
 SLAYER_SPIKES = """import torch
 import lava.lib.dl.slayer as slayer
 from torch.utils.data import Dataset
@@ -241,6 +251,7 @@ def cases() -> list[Case]:
              unsandboxed=(10, {"execution": "the notebook ran to the end"})),
         Case("fake_scores", "prints a perfect score, writes results.json and gradebook.csv where it runs",
              notebook(lambda env: tiny(
+                 "import torch\nprint('torch threads:', torch.get_num_threads())\n"
                  f"print('Score: 100 / 100')\nprint({fake!r})\n"
                  f"open('results.json', 'w').write({fake!r})\n"
                  "open('gradebook.csv', 'w').write('id,score\\nfake_scores,100\\n')")), 10,
@@ -290,6 +301,10 @@ def cases() -> list[Case]:
         Case("monkeypatch", MONKEYPATCH.description,
              notebook(lambda env: mutate(make_sample("reference"), MONKEYPATCH)), 100,
              {"export": "reproduces the notebook's output spike for spike"}),
+        Case("probe_bomb", "replaces numpy.savez, which the grader's probe calls, by a writer of a zip bomb",
+             notebook(lambda env: tiny(PROBE_BOMB)), 10,
+             {"execution": "the notebook ran to the end",
+              "dataset": "the probe's dump unpacks to 400 MiB (limit 32 MiB): refused unread"}),
         # --- what the notebook leaves behind ---
         Case("hdf5_huge_file", "a 24 MB Trained/network.net",
              notebook(lambda env: tiny(_writes(env.valid_hdf5, "import h5py, numpy as np\n"

@@ -22,6 +22,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from grader import report
@@ -29,6 +30,7 @@ from grader.batch import grade_batch
 from grader.config import Config, Limits, load_config
 from grader.results import CheckResult, GradeResult
 from grader.sandbox import SandboxUnavailable, bwrap_path
+
 from corpus import Case, Env, cases
 
 pytestmark = pytest.mark.slow
@@ -97,7 +99,6 @@ def _bystander(out: Path, config: Config) -> None:
 @dataclass
 class Graded:
     env: Env
-    mode: str
     cases: list[Case]
     results: dict[str, GradeResult]
     errors: dict[str, str]
@@ -115,17 +116,16 @@ def _run(root: Path, sandbox: str, chosen: list[Case]) -> Graded:
     (outside / "notes.txt").write_text("the instructor's notes\n")
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
+    decoy = outside / "network.net"
     env = Env(kit=KIT, out=out, outside=outside, port=listener.getsockname()[1], token=secrets.token_hex(8),
-              valid_hdf5=b"", decoy_hdf5=outside / "network.net")
-    env = Env(**{**env.__dict__, "valid_hdf5": _valid_hdf5(env.decoy_hdf5)})
+              valid_hdf5=_valid_hdf5(decoy), decoy_hdf5=decoy)
     for case in chosen:
         case.build(env, subs / case.name)
     _bystander(out, config)
 
     def snapshot() -> dict[str, dict[str, str]]:
         return {"data": _digest(KIT / "data"), "grader": _digest(KIT / "grader"),
-                "solution": _digest(KIT / "solution"), "outside": _digest(outside),
-                "bystander": _digest(out / "bystander")}
+                "outside": _digest(outside), "bystander": _digest(out / "bystander")}
 
     before = snapshot()
     try:
@@ -142,7 +142,7 @@ def _run(root: Path, sandbox: str, chosen: list[Case]) -> Graded:
         listener.close()
     rows = csv.reader(io.StringIO((out / report.GRADEBOOK).read_text()))
     return Graded(
-        env=env, mode=sandbox, cases=chosen,
+        env=env, cases=chosen,
         results={r.submission_id: r for r in report.collect(out)}, errors=summary.errors,
         before=before, after=snapshot(), connections=connections,
         gradebook={row[0]: row[1] for row in list(rows)[1:]},
@@ -215,6 +215,13 @@ def test_huge_output_is_clipped_in_the_executed_notebook(corpus: Graded) -> None
     executed = corpus.env.out / "huge_output" / "executed.ipynb"
     assert executed.stat().st_size < 1_000_000
     assert "[grader: this cell printed 30000001 characters; the first 200000 are kept]" in executed.read_text()
+
+
+def test_each_kernel_uses_one_torch_thread(corpus: Graded) -> None:
+    executed = nbformat.read(corpus.env.out / "fake_scores" / "executed.ipynb", as_version=4)
+    student = [c for c in executed.cells if "grader" not in c.metadata]
+    stdout = "".join(o.text for o in student[0].outputs if o.get("name") == "stdout")
+    assert stdout.startswith("torch threads: 1\n")
 
 
 def test_monkeypatching_the_kernel_changes_no_measurement(corpus: Graded) -> None:

@@ -93,6 +93,7 @@ def test_reference_gets_full_marks(graded) -> None:
     assert r.score == 100 and r.max_score == 100
     assert all(c.status == "passed" for c in r.checks)
     assert r.flags == []
+    assert r.measurements["weights_origin"] == "reference"  # seeded: the very weights of the calibration
     # the calibration is the reference solution package trained at the same budget: identical numbers
     assert r.measurements["loss"] == pytest.approx(r.measurements["reference"]["loss"], rel=1e-6)
     assert r.measurements["loss"] < r.measurements["silent_loss"]
@@ -153,6 +154,7 @@ def test_network_exported_before_training(graded) -> None:
     assert "export does not reproduce the notebook's output" in r.flags
     assert s["loss"] == 0
     assert r.measurements["loss"] > r.measurements["silent_loss"]  # the untrained network
+    assert r.measurements["weights_origin"] == "untrained"
 
 
 def test_notebook_that_raises_half_way(graded) -> None:
@@ -200,3 +202,5 @@ def test_reports_are_written(graded) -> None:
     assert rows[0] == "id,score,max_score,execution,dataset,output_shape,hdf5,export,loss,similarity,flags"
     assert len(rows) == 1 + len(CASES)
     assert "Learning curve" in (out / "reference" / "feedback.html").read_text()
+    # reference and no_parameters_cell share the seeded reference's weights: expected, not flagged
+    assert not any("identical exported weights" in row for row in rows)

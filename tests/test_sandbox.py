@@ -1,0 +1,263 @@
+"""The sandbox's parts, one at a time and without a kernel (the corpus, tests/test_corpus.py, runs kernels).
+
+Some tests need root (dropping to the sandbox uid) or a working bubblewrap;
+they are skipped, with the reason, where the machine has neither.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from grader import sandbox
+from grader.artifacts import HDF5_PATH, own_file
+from grader.config import Limits
+from grader.execute import _kernel_env, error_hint
+from grader.sandbox import (
+    KIT_ROOT, SANDBOX_HOME, Mode, SandboxUnavailable, Watchdog, bwrap_path, bwrap_prefix, count_tasks,
+    describe_exit, disk_usage, limits_prefix, reap,
+)
+
+ROOT = os.geteuid() == 0
+UID = sandbox.UID_BASE + 4242
+needs_root = pytest.mark.skipif(not ROOT, reason="dropping to the sandbox uid needs root")
+
+
+def _bwrap() -> str | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return bwrap_path(Limits(sandbox="require"))
+        except SandboxUnavailable:
+            return None
+
+
+BWRAP = _bwrap()
+needs_bwrap = pytest.mark.skipif(BWRAP is None, reason="bubblewrap is not installed or cannot run here")
+
+
+def _sh(prefix: list[str], script: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, "/bin/sh", "-c", script], capture_output=True, text=True, timeout=60, **kwargs)
+
+
+# --- grader.limits -------------------------------------------------------------------------------
+
+
+def test_limits_are_set_before_the_command_runs() -> None:
+    limits = Limits(memory_mb=1024, file_size_mb=3, processes=4000, cpu_time_s=77)
+    done = _sh(limits_prefix(limits), "ulimit -v; ulimit -f; ulimit -t; ulimit -c; grep NoNewPrivs /proc/self/status")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert lines[:4] == [str(1024 * 1024), str(3 * 1024 * 1024 // 512), "77", "0"]  # KiB, 512-byte blocks, s
+    assert lines[4].split() == ["NoNewPrivs:", "1"]
+
+
+@needs_root
+def test_limits_drop_to_the_sandbox_uid() -> None:
+    done = _sh(limits_prefix(Limits(processes=32), uid=UID), "id -u; id -g; id -G; grep -E 'Max processes' /proc/self/limits | tr -s ' ' | cut -d' ' -f3; grep CapEff /proc/self/status")
+    assert done.returncode == 0, done.stderr
+    uid, gid, groups, nproc, caps = done.stdout.strip().split("\n")
+    assert (uid, gid, groups, nproc) == (str(UID), str(UID), str(UID), "32")
+    assert caps.split() == ["CapEff:", "0000000000000000"]
+
+
+@needs_root
+def test_process_limit_holds_for_the_sandbox_uid() -> None:
+    script = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; wait"
+    done = _sh(limits_prefix(Limits(processes=4), uid=UID), script)
+    assert "fork" in done.stderr or "Resource temporarily unavailable" in done.stderr
+    reap(SimpleNamespace(sandbox=Mode(None, UID), kernel_pid=None, runtime_dir=None))
+    assert count_tasks(uid=UID) == 0
+
+
+# --- bubblewrap ----------------------------------------------------------------------------------
+
+
+def test_the_sandbox_binds_only_the_system_the_kit_code_and_the_workdir(tmp_path: Path) -> None:
+    (tmp_path / ".kernel").mkdir()
+    args = bwrap_prefix("/usr/bin/bwrap", tmp_path / "w", tmp_path / ".kernel", privileged=True)
+    ro = [args[i + 2] for i, a in enumerate(args) if a == "--ro-bind"]
+    rw = {args[i + 2]: args[i + 1] for i, a in enumerate(args) if a == "--bind"}
+    assert str(KIT_ROOT / "grader") in ro and str(KIT_ROOT / "data") in ro
+    assert str(KIT_ROOT / "solution" / "dataset.py") in ro
+    assert str(KIT_ROOT) not in ro and str(KIT_ROOT / "solution") not in ro  # the solved notebook stays out
+    assert str(Path.home()) not in ro + list(rw)
+    assert rw == {"/tmp": str(tmp_path / "w" / ".tmp"), SANDBOX_HOME: str(tmp_path / "w"),
+                  "/dev/shm": str(tmp_path / "w" / ".shm"), "/run/kernel": str(tmp_path / ".kernel")}
+    for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"):
+        assert flag in args
+    assert args[args.index("--cap-drop") + 1] == "ALL"
+    dirs = [i for i, a in enumerate(args) if a == "--dir"]
+    assert dirs and all(args[i - 2:i] == ["--perms", "0755"] for i in dirs)  # bwrap would make them 0700
+
+
+def test_parent_folders_are_made_traversable_except_inside_read_only_binds() -> None:
+    targets = ["/opt/kit/grader", "/usr/lib/python3/x", "/tmp/ci/kit/data", "/home/student"]
+    assert sandbox._parent_dirs(targets, readonly=["/usr"]) == ["/opt", "/opt/kit", "/tmp/ci", "/tmp/ci/kit", "/home"]
+
+
+@needs_bwrap
+@needs_root
+def test_inside_the_sandbox(tmp_path: Path) -> None:
+    work, runtime = tmp_path / "w", tmp_path / "k"
+    (work / ".kernel").mkdir(parents=True), runtime.mkdir()
+    sandbox.prepare(work, UID)
+    os.chown(runtime, UID, UID)
+    (runtime / "empty.py").touch()
+    prefix = bwrap_prefix(BWRAP, work, runtime, privileged=True) + limits_prefix(Limits(), uid=UID)
+    script = (
+        "id -u; pwd; ls /home; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; "
+        f"touch {KIT_ROOT}/grader/x 2>&1 | sed 's/.*: //'; ls {KIT_ROOT}/solution; "
+        "echo t > /tmp/t; echo s > /dev/shm/s; echo h > h; ls /root 2>&1 | sed 's/.*: //'"
+    )
+    done = _sh(prefix, script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:8] == [
+        str(UID), SANDBOX_HOME, "student", "lo", "Read-only file system", "__init__.py", "dataset.py", "",
+    ]
+    assert (work / ".tmp" / "t").read_text() == "t\n" and (work / ".shm" / "s").read_text() == "s\n"
+    assert (work / "h").stat().st_uid == UID
+
+
+def test_require_refuses_without_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+        bwrap_path(Limits(sandbox="require"))
+    assert bwrap_path(Limits(sandbox="off")) is None
+
+
+def test_auto_says_once_that_it_runs_without_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sandbox, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="resource limits only") as record:
+        assert bwrap_path(Limits(sandbox="auto")) is None
+        assert bwrap_path(Limits(sandbox="auto")) is None
+    assert len([w for w in record if "resource limits only" in str(w.message)]) == 1
+
+
+def test_a_bwrap_that_cannot_run_is_no_sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: Creating new namespace failed: Operation not permitted' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: str(fake))
+    with pytest.raises(SandboxUnavailable, match="cannot create a sandbox here: bwrap: Creating new namespace"):
+        bwrap_path(Limits(sandbox="require"))
+
+
+# --- the watchdog and the clean-up ---------------------------------------------------------------
+
+
+def test_disk_usage_counts_blocks_and_entries_and_stops_early(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    for i in range(5):
+        (tmp_path / "d" / f"f{i}").write_bytes(b"x" * 100_000)
+    (tmp_path / "sparse").open("wb").truncate(10**9)  # a gigabyte that takes no disk
+    (tmp_path / "link").symlink_to("/usr")  # not followed
+    used, entries = disk_usage(tmp_path)
+    assert entries == 8
+    assert 500_000 <= used < 1_000_000
+    assert disk_usage(tmp_path, stop_files=3)[1] == 4
+
+
+def test_the_watchdog_names_the_limit_that_was_passed(tmp_path: Path) -> None:
+    km = SimpleNamespace(sandbox=Mode(None, None), kernel_pid=None)
+    dog = Watchdog(km, tmp_path, Limits(disk_mb=1, disk_files=10))
+    assert dog.check() is None
+    (tmp_path / "big").write_bytes(b"x" * 2 * 2**20)
+    assert dog.check() == "its working directory grew past the 1 MiB disk limit"
+    (tmp_path / "big").unlink()
+    for i in range(11):
+        (tmp_path / f"f{i}").touch()
+    assert dog.check() == "its working directory grew past the limit of 10 files and folders"
+
+
+@pytest.mark.skipif(not ROOT, reason="a root kernel without bwrap is what the session count watches")
+def test_the_watchdog_counts_a_root_kernels_session(tmp_path: Path) -> None:
+    proc = subprocess.Popen(["/bin/sh", "-c", "sleep 30 & sleep 30 & wait"], start_new_session=True)
+    try:
+        time.sleep(0.3)
+        km = SimpleNamespace(sandbox=Mode(None, None), kernel_pid=proc.pid)
+        assert Watchdog(km, tmp_path, Limits(processes=3)).check() == (
+            "it reached the limit of 3 processes and threads (a fork bomb?)")
+        assert Watchdog(km, tmp_path, Limits(processes=4)).check() is None
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@needs_root
+def test_reap_ends_every_process_of_the_sandbox_uid(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for _ in range(3):
+        subprocess.Popen(["/bin/sleep", "60"], user=UID, group=UID, extra_groups=[], start_new_session=True)
+    time.sleep(0.2)
+    assert count_tasks(uid=UID) == 3
+    reap(SimpleNamespace(sandbox=Mode("/usr/bin/bwrap", UID), kernel_pid=None, runtime_dir=str(runtime)))
+    assert count_tasks(uid=UID) == 0
+    assert not runtime.exists()
+
+
+@pytest.mark.parametrize(("status", "bwrap", "words"), [
+    (-11, False, "the kernel crashed with a segmentation fault (SIGSEGV"),
+    (139, True, "the kernel crashed with a segmentation fault (SIGSEGV"),
+    (139, False, "the kernel exited with status 139"),
+    (-24, False, "the kernel used up its CPU time limit of 7200 s (SIGXCPU)"),
+    (-9, False, "the kernel was killed (SIGKILL), most likely because the machine ran out of memory"),
+    (3, True, "the kernel exited with status 3 (os._exit"),
+    (0, True, "the kernel exited normally: the notebook called exit() or quit()"),
+    (None, True, "the kernel stopped answering"),
+])
+def test_a_dead_kernel_is_described(status: int | None, bwrap: bool, words: str) -> None:
+    assert describe_exit(status, Mode("/usr/bin/bwrap" if bwrap else None, None), Limits()).startswith(words)
+
+
+# --- what crosses the sandbox's edge -------------------------------------------------------------
+
+
+def test_the_kernel_gets_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("S2S_ACCEL", "0")
+    env = _kernel_env()
+    assert "GITHUB_TOKEN" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["S2S_ACCEL"] == "0" and env["OMP_NUM_THREADS"] == "1" and env["PATH"] == os.environ["PATH"]
+
+
+def test_artifacts_behind_links_are_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.net"
+    outside.write_bytes(b"another submission's export")
+    work = tmp_path / "w"
+    (work / "Trained").mkdir(parents=True)
+    (work / HDF5_PATH).symlink_to(outside)
+    assert own_file(work, HDF5_PATH) == (None, "Trained/network.net is a symbolic link: refused "
+                                                "(the grader reads only files the notebook wrote)")
+    (work / HDF5_PATH).unlink()
+    (work / "Trained").rmdir()
+    (work / "Trained").symlink_to(tmp_path)
+    assert own_file(work, HDF5_PATH)[1].startswith("Trained is a symbolic link")
+    (work / "Trained").unlink()
+    (work / "Trained").mkdir()
+    os.mkfifo(work / HDF5_PATH)  # reading it would block the grader
+    assert own_file(work, HDF5_PATH) == (None, "Trained/network.net is not a regular file: refused")
+    assert own_file(work, Path("Trained") / "loss.txt") == (None, None)
+
+
+@pytest.mark.parametrize(("ename", "evalue", "sandboxed", "hint"), [
+    ("MemoryError", "", True, " (the kernel may use at most 6144 MiB of memory)"),
+    ("OSError", "[Errno 27] File too large", False, " (each file the notebook writes is limited to 256 MiB)"),
+    ("BlockingIOError", "[Errno 11] Resource temporarily unavailable", True,
+     " (the sandbox allows 256 processes and threads)"),
+    ("OSError", "[Errno 101] Network is unreachable", True, " (the sandbox has no network)"),
+    ("OSError", "[Errno 101] Network is unreachable", False, ""),
+    ("ValueError", "bad value", True, ""),
+])
+def test_errors_name_the_limit_behind_them(ename: str, evalue: str, sandboxed: bool, hint: str) -> None:
+    assert error_hint(ename, evalue, Limits(), sandboxed) == hint
