@@ -46,7 +46,7 @@ class Execution:
     budget_set: bool = False
     probe_ran: bool = False
     wall_s: float = 0.0
-    cell_s: float = 0.0  # time inside the submission's own cells
+    cell_s: float = 0.0  # time inside the submission's own cells and the grader's preamble
     notes: list[str] = field(default_factory=list)
     clipped_output: dict[int, int] = field(default_factory=dict)  # student cell -> characters it printed
 
@@ -289,7 +289,9 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
                             )
                         break
                     finally:
-                        if not role:
+                        # The preamble counts as the notebook's time: its imports (torch, slayer)
+                        # are the ones the notebook's first cell would otherwise pay for.
+                        if role != "parameters":
                             result.cell_s += time.perf_counter() - cell_start
                 else:
                     result.completed = True
