@@ -284,9 +284,8 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
                             result.error = f"the grader's {role} cell failed: {exc.ename}: {_short(exc.evalue)}"
                         else:
                             result.failed_cell = _student_index(run_nb, index)
-                            result.error = (
-                                f"cell {result.failed_cell} raised {exc.ename}: {_short(exc.evalue)}{hint}"
-                            )
+                            said = f": {_short(exc.evalue)}" if str(exc.evalue).strip() else ""
+                            result.error = f"cell {result.failed_cell} raised {exc.ename}{said}{hint}"
                         break
                     finally:
                         # The preamble counts as the notebook's time: its imports (torch, slayer)
