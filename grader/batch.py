@@ -45,6 +45,7 @@ from grader import calibration, report
 from grader.config import Config
 from grader.grade import KIT_VERSION, grade_submission
 from grader.results import CheckResult, GradeResult
+from grader.sandbox import SandboxUnavailable, bwrap_path
 from grader.submission import Submission, discover
 
 STAGE = "_tmp"  # OUT/_tmp/<id>: a submission's folder while it is built; OUT/_tmp/_work/<id>: its run
@@ -516,6 +517,11 @@ def grade_batch(
         skipped = [s.id for s in subs if s.id not in todo_ids]
         try:
             if todo:
+                if not scheduler:  # refuse up front when the rubric requires a sandbox this machine lacks
+                    try:
+                        bwrap_path(config.limits)
+                    except SandboxUnavailable as exc:
+                        raise BatchError(str(exc)) from None
                 cal = calibration.get(epochs, config.budget.seed, config.budget.accelerate)
                 token = secrets.token_hex(16)
                 report.atomic_write(out_dir / MARKER, token + "\n")

@@ -397,3 +397,16 @@ def test_workers_that_do_not_share_the_output_folder_are_refused(cluster, tmp_pa
     with pytest.raises(BatchError, match="shared by this machine and every worker"):
         grade_batch([subs], tmp_path / "out", _config(), EPOCHS, scheduler=cluster.scheduler_address,
                     progress=False)
+
+
+def test_required_sandbox_missing_refuses_the_batch_up_front(tmp_path: Path, monkeypatch) -> None:
+    import grader.sandbox
+
+    monkeypatch.setattr(grader.sandbox.shutil, "which", lambda name: None)
+    sub = tmp_path / "subs" / "alice"
+    sub.mkdir(parents=True)
+    nbformat.write(make_sample("reference"), sub / "train.ipynb")
+    config = load_config().with_limits(sandbox="require")
+    with pytest.raises(batch.BatchError, match=r"limits.sandbox = 'require'.*apt-get install bubblewrap"):
+        grade_batch([tmp_path / "subs"], tmp_path / "out", config, EPOCHS, workers=0, progress=False)
+    assert not (tmp_path / "out" / "alice").exists()
