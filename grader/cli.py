@@ -59,11 +59,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = _config(args)
     epochs = args.epochs or config.budget.check_epochs
+    if not args.notebook.exists():
+        print(f"error: no such notebook: {args.notebook}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="s2s-check-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         print(f"checking {args.notebook} at {epochs} epochs (the course grades at {config.budget.epochs})")
-        grade_batch([args.notebook], out, config, epochs, workers=1, progress=False, regrade=True)
-        (result,) = collect(out)
+        summary = grade_batch([args.notebook], out, config, epochs, workers=1, progress=False, regrade=True)
+        (result,) = [r for r in collect(out) if r.submission_id in summary.graded]
         for c in result.checks:
             mark = "PASS" if c.status == "passed" else "FAIL"
             print(f"  [{mark}] {c.name:13s} {c.score:5g}/{c.max_score:<3g} {c.message}")
