@@ -295,7 +295,7 @@ def _small(ds: Any, where: str, p: list[str]) -> bool:
     if ds.size > 16:
         p.append(f"`{where}` holds {ds.size} values, expected one")
         return False
-    if ds.dtype.kind in "OSU" and ds.dtype.kind == "O" and h5py.check_string_dtype(ds.dtype) is None:
+    if ds.dtype.kind == "O" and h5py.check_string_dtype(ds.dtype) is None:
         p.append(f"`{where}` has an unsupported type")
         return False
     return True
