@@ -15,13 +15,11 @@ import numpy as np
 from grader.evaluate import compare_to_kernel, evaluate_hdf5
 from grader.metrics import silent_loss
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-
 
 @lru_cache(maxsize=1)
 def official_spikes() -> dict[str, np.ndarray]:
     """The HW8 input and target as (200, 600) float32 arrays, read once per process."""
-    from solution.dataset import load_spikes
+    from solution.dataset import DATA_DIR, load_spikes
 
     return {
         "input": load_spikes(DATA_DIR / "input_hw.bs1").numpy().astype(np.float32),

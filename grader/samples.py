@@ -14,9 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-SOLUTION_NB = KIT_ROOT / "solution" / "train.ipynb"
-TEMPLATE_NB = KIT_ROOT / "assignment" / "train.ipynb"
+from grader.assign import ASSIGNMENT as TEMPLATE_NB
+from grader.assign import SOLUTION as SOLUTION_NB
 
 EXPORT = "net.export_hdf5(trained_folder + '/network.net')"
 TARGET = "self.target.fill_tensor(torch.zeros(1, 1, 200, 600)).squeeze(),"
