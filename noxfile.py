@@ -100,7 +100,7 @@ def data(session: nox.Session) -> None:
 @nox.session
 def reference(session: nox.Session) -> None:
     """Full reference run (2000 epochs on CPU); writes solution/reference_run.json."""
-    _run(session, "-m", "solution.reference", *session.posargs)
+    _run(session, "-m", "grader.reference", *session.posargs)
 
 
 @nox.session

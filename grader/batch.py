@@ -47,6 +47,7 @@ from grader.grade import KIT_VERSION, grade_submission
 from grader.results import CheckResult, GradeResult
 from grader.sandbox import SandboxUnavailable, bwrap_path
 from grader.submission import Submission, discover
+from solution import numerics
 
 STAGE = "_tmp"  # OUT/_tmp/<id>: a submission's folder while it is built; OUT/_tmp/_work/<id>: its run
 LEGACY_WORK = "_work"  # where grade_submission runs notebooks when called on OUT directly
@@ -68,6 +69,7 @@ class BatchSummary:
     skipped: list[str]
     errors: dict[str, str]
     gradebook: Path
+    calibration: str = ""  # which calibration graded the batch, and why (one sentence)
 
 
 def default_workers() -> int:
@@ -395,21 +397,26 @@ def _run_local(tasks: list[Submission], workers: int, args: tuple, step: Callabl
             w.stop()
 
 
-def _worker_info(out_dir: str, token: str) -> tuple[str, str, bool]:
-    """Run on every Dask worker before the batch: (host, kit version, sees OUT)."""
+def _worker_info(out_dir: str, token: str) -> tuple[str, str, bool, str]:
+    """Run on every Dask worker before the batch: (host, kit version, sees OUT, numerical mode)."""
     try:
         sees = (Path(out_dir) / MARKER).read_text().strip() == token
     except OSError:
         sees = False
-    return socket.gethostname(), KIT_VERSION, sees
+    return socket.gethostname(), KIT_VERSION, sees, numerics.label()
 
 
 def _preflight(client, out_dir: str, token: str) -> None:
     """Refuse to start when a connected worker cannot grade for this batch."""
     problems = []
-    for address, (host, version, sees) in sorted(client.run(_worker_info, out_dir, token).items()):
+    here = numerics.label()
+    for address, (host, version, sees, mode) in sorted(client.run(_worker_info, out_dir, token).items()):
         if version != KIT_VERSION:
             problems.append(f"{address} ({host}) runs kit {version}, this machine {KIT_VERSION}")
+        if mode != here:  # the worker evaluates: its numbers must be this machine's
+            problems.append(f"{address} ({host}) computes in {mode}, this machine in {here} "
+                            "(start the worker after the kit's numerical mode is set: see README, "
+                            "'Reproducibility')")
         if not sees:
             problems.append(f"{address} ({host}) does not see {out_dir}")
     threaded = sorted(addr for addr, info in client.scheduler_info()["workers"].items()
@@ -508,6 +515,7 @@ def grade_batch(
     epochs = int(epochs or config.budget.epochs)
     workers = default_workers() if workers is None else max(0, int(workers))
     errors: dict[str, str] = {}
+    note = ""
     with _exclusive(out_dir):
         clean_stale(out_dir)
         subs = discover([Path(p).resolve() for p in paths], out_dir / INTAKE)
@@ -523,6 +531,7 @@ def grade_batch(
                     except SandboxUnavailable as exc:
                         raise BatchError(str(exc)) from None
                 cal = calibration.get(epochs, config.budget.seed, config.budget.accelerate)
+                note = calibration.describe_source(cal)
                 token = secrets.token_hex(16)
                 report.atomic_write(out_dir / MARKER, token + "\n")
                 args = (str(out_dir), config, epochs, cal, token, KIT_VERSION)
@@ -540,4 +549,4 @@ def grade_batch(
             with contextlib.suppress(OSError):
                 (out_dir / STAGE / LEGACY_WORK).rmdir()
                 (out_dir / STAGE).rmdir()
-    return BatchSummary([s.id for s in todo], skipped, errors, gradebook)
+    return BatchSummary([s.id for s in todo], skipped, errors, gradebook, note)

@@ -70,13 +70,13 @@ def _write_reference(folder: Path, names: list[str]) -> Path:
 
 def _stock_only(epochs: int, repeats: int, seed: int) -> dict[str, Any]:
     """Seconds per epoch of solution.train without the accelerator (epoch 0's one-offs left out)."""
-    from solution.train import train
+    from solution.training import train
 
     per_epoch: list[float] = []
     for _ in range(repeats):
         marks = [time.perf_counter()]
         with tempfile.TemporaryDirectory(prefix="s2s-bench-") as tmp:
-            train(epochs, seed=seed, out_dir=Path(tmp) / "Trained", accel=False,
+            train(epochs, seed=seed, out_dir=Path(tmp) / "Trained", accelerator=None,
                   progress=lambda *_: marks.append(time.perf_counter()))
         steps = [b - a for a, b in zip(marks, marks[1:])]
         per_epoch += steps[1:] if len(steps) > 1 else steps

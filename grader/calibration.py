@@ -2,8 +2,11 @@
 
 A calibration is computed once per (epochs, seed) and cached as JSON; the
 kit ships them for its default budgets in grader/calibration/. Training is
-deterministic on CPU, so the reference notebook reproduces these numbers
-exactly and earns full marks.
+deterministic on CPU in the kit's numerical mode, so the reference notebook
+reproduces these numbers exactly and earns full marks, on any machine that
+reproduces the shipped fingerprint (``grader/fingerprint.py``). A machine
+that does not gets calibrations computed on it, cached under its own
+fingerprint and marked ``source = "local"``: never a mix of the two.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable
 
 SHIPPED = Path(__file__).resolve().parent / "calibration"
 CACHE = Path(os.environ.get("S2S_CACHE", Path(__file__).resolve().parent.parent / ".cache")) / "calibration"
@@ -31,40 +35,112 @@ class Calibration:
     # The reference's exported weights (grader.artifacts digest): a faithful, seeded solution
     # exports exactly these, so sharing them is expected and never flagged as copying.
     weights_sha256: str | None = None
+    numerics: dict = field(default_factory=dict)  # solution.numerics.describe() of the training
+    fingerprint: str = ""  # the machine's fingerprint digest when it was computed
+    source: str = "local"  # "shipped" (grader/calibration/) or "local" (computed on this machine)
 
 
 def _name(epochs: int, seed: int) -> str:
     return f"epochs-{epochs}-seed-{seed}.json"
 
 
+def _read(path: Path, source: str) -> Calibration | None:
+    if not path.is_file():
+        return None
+    return replace(Calibration(**json.loads(path.read_text())), source=source)
+
+
+def local_folder() -> Path:
+    """Where this machine caches what it computes: keyed by its fingerprint, so only its twins share it."""
+    from grader import fingerprint
+
+    return CACHE / fingerprint.check().local.digest[:16]
+
+
 def load(epochs: int, seed: int) -> Calibration | None:
-    for folder in (SHIPPED, CACHE):
-        path = folder / _name(epochs, seed)
-        if path.is_file():
-            return Calibration(**json.loads(path.read_text()))
-    return None
+    """The calibration a batch on this machine uses, if one exists (runs the fingerprint check once)."""
+    shipped = _read(SHIPPED / _name(epochs, seed), "shipped")
+    if shipped is not None:
+        from grader import fingerprint
+
+        if fingerprint.check().matches:
+            return shipped
+    return _read(local_folder() / _name(epochs, seed), "local")
 
 
-def compute(epochs: int, seed: int, accelerate: bool = True) -> Calibration:
-    """Train the reference solution and measure it exactly as a submission is measured."""
+@dataclass
+class ReferenceRun:
+    """The reference trained and measured exactly as a submission is measured."""
+
+    result: Any  # solution.TrainResult
+    measurement: Any  # grader.measure.Measurement
+    weights_sha256: str | None
+
+
+def run_reference(epochs: int, seed: int, accelerate: bool = True,
+                  progress: Callable[[int, float], None] | None = None) -> ReferenceRun:
+    """Train the reference at (epochs, seed) and measure its export: the one code path behind
+    the calibrations and the recorded reference run (grader/reference.py)."""
+    from grader.accel import enabled
     from grader.measure import measure, official_spikes
     from solution import train
 
     official = official_spikes()
-    with tempfile.TemporaryDirectory(prefix="s2s-calibrate-") as tmp:
-        result = train(epochs, seed=seed, out_dir=Path(tmp) / "Trained", accel=accelerate)
+    with tempfile.TemporaryDirectory(prefix="s2s-reference-") as tmp:
+        result = train(epochs, seed=seed, out_dir=Path(tmp) / "Trained",
+                       accelerator=enabled(accelerate), progress=progress)
         m = measure(Path(tmp) / "Trained" / "network.net", official)
         digest = weights_digest(Path(tmp))
+    return ReferenceRun(result, m, digest)
+
+
+def compute(epochs: int, seed: int, accelerate: bool = True) -> Calibration:
+    """Train the reference solution and measure it exactly as a submission is measured."""
+    from grader import fingerprint
+    from solution import numerics
+
+    run = run_reference(epochs, seed, accelerate)
+    m = run.measurement
     return Calibration(
         epochs=epochs,
         seed=seed,
         loss=m["loss"],
         silent_loss=m["silent_loss"],
         metrics=m["metrics"],
-        train_wall_s=round(result.wall_s, 2),
-        seconds_per_epoch=round(result.seconds_per_epoch, 4),
-        weights_sha256=digest,
+        train_wall_s=round(run.result.wall_s, 2),
+        seconds_per_epoch=round(run.result.seconds_per_epoch, 4),
+        weights_sha256=run.weights_sha256,
+        numerics=numerics.describe(),
+        fingerprint=fingerprint.check().local.digest,
     )
+
+
+FIGURES = ("loss", "silent_loss", "metrics", "weights_sha256")  # what a reproduction must repeat
+
+
+def compare_with_shipped(cal: Calibration) -> tuple[str, bool]:
+    """(a line saying how `cal` compares with the shipped calibration of its budget, identical?)"""
+    shipped = _read(SHIPPED / _name(cal.epochs, cal.seed), "shipped")
+    if shipped is None:
+        return "the kit ships no calibration for this budget", False
+    differ = [f for f in FIGURES if getattr(cal, f) != getattr(shipped, f)]
+    if not differ:
+        return "identical to the shipped calibration, bit for bit", True
+    return (f"DIFFERS from the shipped calibration in {', '.join(differ)} "
+            f"(loss {cal.loss!r} here, {shipped.loss!r} shipped)"), False
+
+
+def describe_source(cal: Calibration) -> str:
+    """One sentence: which calibration grades, and why that one."""
+    from grader import fingerprint
+
+    if cal.source == "shipped":
+        return f"calibration at {cal.epochs} epochs: shipped; " + fingerprint.check().sentence
+    has_shipped = (SHIPPED / _name(cal.epochs, cal.seed)).is_file()
+    if has_shipped:
+        return f"calibration at {cal.epochs} epochs: local; " + fingerprint.check().sentence
+    return (f"calibration at {cal.epochs} epochs: local (the kit ships none for this budget; "
+            f"computed on this machine in {cal.numerics.get('mode', '?')})")
 
 
 def weights_digest(workdir: Path) -> str | None:
@@ -94,19 +170,22 @@ def untrained_weights_sha256(seed: int) -> str | None:
 
 
 def get(epochs: int, seed: int, accelerate: bool = True) -> Calibration:
-    """The cached calibration, computed and cached on first use."""
+    """The calibration for (epochs, seed) on this machine, computed and cached on first use."""
     found = load(epochs, seed)
     if found is not None:
         return found
     cal = compute(epochs, seed, accelerate)
-    save(cal, CACHE)
-    return cal
+    save(cal, local_folder())
+    return replace(cal, source="local")
 
 
 def save(cal: Calibration, folder: Path) -> Path:
+    """Write `cal` into `folder` (the shipped one: SHIPPED; the machine's cache: local_folder())."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _name(cal.epochs, cal.seed)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(cal), indent=2, sort_keys=True) + "\n")
+    data = asdict(cal)
+    data.pop("source")  # where a file lies says where it comes from
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
     return path

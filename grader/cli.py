@@ -49,6 +49,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"skipped (already graded): {', '.join(summary.skipped)}")
     for sid, err in summary.errors.items():
         print(f"grader error on {sid}:\n{err}", file=sys.stderr)
+    if summary.calibration:
+        print(summary.calibration)
     print(f"gradebook: {summary.gradebook}")
     return 1 if summary.errors else 0
 
@@ -77,16 +79,29 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from grader import calibration
+    from grader import calibration, fingerprint
+    from solution import numerics
 
     config = _config(args)
     budgets = args.budgets or [config.budget.check_epochs, config.budget.sample_epochs, config.budget.epochs]
+    verdict = fingerprint.check()
+    print(f"numerical mode: {numerics.label()}; CPU: {numerics.cpu_model()}")
+    if args.ship:
+        print(f"fingerprint {verdict.local.digest[:16]} ({verdict.local.epochs} epochs) -> "
+              f"{fingerprint.save(verdict.local)}")
+    else:
+        print(verdict.sentence)
+    differ = 0
     for epochs in budgets:
         cal = calibration.compute(epochs, config.budget.seed, config.budget.accelerate)
-        path = calibration.save(cal, calibration.SHIPPED if args.ship else calibration.CACHE)
+        path = calibration.save(cal, calibration.SHIPPED if args.ship else calibration.local_folder())
         print(f"{epochs:5d} epochs: loss {cal.loss:.2f} (silent {cal.silent_loss:.2f}), "
               f"{cal.seconds_per_epoch:.4f} s/epoch -> {path}")
-    return 0
+        if not args.ship:
+            verdict_line, same = calibration.compare_with_shipped(cal)
+            differ += not same
+            print(f"             {verdict_line}")
+    return 1 if differ and args.check else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("calibrate", help="train the reference at the default budgets and store thresholds")
     k.add_argument("budgets", nargs="*", type=int)
-    k.add_argument("--ship", action="store_true", help="write into grader/calibration/ (shipped with the kit)")
+    k.add_argument("--ship", action="store_true",
+                   help="write into grader/calibration/ (shipped with the kit), with this machine's fingerprint")
+    k.add_argument("--check", action="store_true",
+                   help="exit 1 unless every budget reproduces the shipped calibration bit for bit")
     _common(k)
     k.set_defaults(func=cmd_calibrate)
     return parser

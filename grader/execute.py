@@ -30,6 +30,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from grader.config import Config, Limits
 from grader.sandbox import Watchdog, describe_exit, kernel_manager, reap
+from solution import numerics
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_FILES = ("input_hw.bs1", "output_hw.bs1")
@@ -102,6 +103,7 @@ def _kernel_env() -> dict[str, str]:
         MPLBACKEND="Agg", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1",
         PYTHONDONTWRITEBYTECODE="1",
     )
+    env.update(numerics.environment())  # the kit's numerical mode, set before the kernel loads torch
     return env
 
 

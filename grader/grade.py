@@ -15,6 +15,7 @@ from grader.config import Config
 from grader.execute import Execution, execute, prepare_workdir
 from grader.results import GradeResult
 from grader.submission import Submission, SubmissionError, load_notebook
+from solution import numerics
 
 
 def _kit_version() -> str:
@@ -129,6 +130,8 @@ def grade_submission(
         config_fingerprint=config.fingerprint(),
         kit_version=KIT_VERSION,
         grader_overhead_s=max(0.0, wall - run.cell_s),
+        numerics=numerics.label(),
+        calibration_source=cal.source,
     )
     output = evaluation["output"] if evaluation is not None else None
     sub_dir.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ class GradeResult:
     config_fingerprint: str = ""
     kit_version: str = ""
     grader_overhead_s: float = 0.0
+    numerics: str = ""  # the numerical mode the grader evaluated in (solution.numerics.label)
+    calibration_source: str = ""  # "shipped" or "local" (computed on the grading machine)
 
     @property
     def score(self) -> float:
@@ -80,6 +82,8 @@ class GradeResult:
                 "config_fingerprint": self.config_fingerprint,
                 "kit_version": self.kit_version,
                 "grader_overhead_s": round(self.grader_overhead_s, 2),
+                "numerics": self.numerics,
+                "calibration_source": self.calibration_source,
                 "checks": [asdict(c) for c in self.checks],
             },
         }
@@ -99,4 +103,6 @@ class GradeResult:
             config_fingerprint=extra["config_fingerprint"],
             kit_version=extra["kit_version"],
             grader_overhead_s=extra.get("grader_overhead_s", 0.0),
+            numerics=extra.get("numerics", ""),
+            calibration_source=extra.get("calibration_source", ""),
         )

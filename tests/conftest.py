@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from solution import numerics
+
+numerics.pin()  # before anything imports torch: the tests run in the kit's numerical mode
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

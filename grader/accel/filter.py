@@ -6,7 +6,9 @@ matrix (48 MB for the loss's 200 x 600 signal and K = 100) and multiplies it
 by the filter with MKL's sgemm. The unfold, not the arithmetic, is the cost.
 
 Each output element is a sum of K products, and sgemm sums them in a fixed
-order that mixes FMAs, rounded products and adds in a tree. Rather than
+order: on Intel's AVX-512 path a tree mixing FMAs, rounded products and adds;
+on MKL's COMPATIBLE branch (the kit's pinned mode) and on AMD a plain
+sequential sum of rounded products. Rather than
 guess that order, we *measure* it from the stock function itself, the FPRev
 way: with every product 1 except +M at leaf a and -M at leaf b (M large
 enough to absorb any partial sum of ones), the output equals K minus the
@@ -130,13 +132,25 @@ def derive_tree(taps: int) -> Optional[Tree]:
     return assemble(tuple(range(taps)))
 
 
-def compile_tree(tree: Tree, pivot_fma: bool = True) -> Program:
+# How a node's products are rounded. MKL's AVX-512 sgemm (Intel, AUTO) fuses a
+# leaf onto a partial sum (and onto the other leaf's rounded product: which
+# of the two is fused, the probe cannot see, so both are tried); its
+# COMPATIBLE branch and its AMD paths round every product and add.
+STYLES = ("fma-pivot", "fma-other", "rounded")
+
+
+def compile_tree(tree: Tree, style: str = "fma-pivot") -> Program:
     """Straight-line program for ``kernels.fir_rows``.
 
-    leaf + subtree: FMA of the leaf onto the subtree; subtree + subtree: add;
-    leaf + leaf: FMA of one onto the rounded product of the other
-    (``pivot_fma``: the pivot-side leaf is the FMA'd one).
+    Styles "fma-*": leaf + subtree is an FMA of the leaf onto the subtree;
+    leaf + leaf an FMA of one onto the rounded product of the other (the
+    pivot-side leaf for "fma-pivot"). "rounded": every product is rounded,
+    then added. subtree + subtree is an add in every style.
     """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; known: {STYLES}")
+    fused = style != "rounded"
+    onto = kernels.OP_FMA if fused else kernels.OP_MULADD
     ops: list[int] = []
     arg1: list[int] = []
     arg2: list[int] = []
@@ -161,15 +175,15 @@ def compile_tree(tree: Tree, pivot_fma: bool = True) -> Program:
             return s
         left, right = node
         if isinstance(left, int) and isinstance(right, int):
-            first, second = (right, left) if pivot_fma else (left, right)
+            first, second = (right, left) if style == "fma-pivot" else (left, right)
             s = alloc()
             emit(kernels.OP_MUL, s, first)
-            emit(kernels.OP_FMA, s, second)
+            emit(onto, s, second)
             return s
         if isinstance(right, int) or isinstance(left, int):
             leaf, sub = (right, left) if isinstance(right, int) else (left, right)
             s = ev(sub)
-            emit(kernels.OP_FMA, s, leaf)
+            emit(onto, s, leaf)
             return s
         s1, s2 = ev(left), ev(right)
         emit(kernels.OP_ADD, s1, s2)
@@ -229,8 +243,8 @@ def _verify_case(side: str, input: torch.Tensor, filter: torch.Tensor) -> Option
     g = torch.Generator().manual_seed(taps)
     probe = torch.randn(input.shape, generator=g) * (torch.rand(input.shape, generator=g) < 0.7)
     expected = _stock(side)(probe, filter.detach(), 1).view(torch.int32)
-    for pivot_fma in (True, False):
-        program = compile_tree(tree, pivot_fma)
+    for style in STYLES:
+        program = compile_tree(tree, style)
         if torch.equal(_run(program, side, probe, filter).view(torch.int32), expected):
             return program
     return None
@@ -255,7 +269,7 @@ def _warn_unverified(key: tuple) -> None:
         _warned = True
         warnings.warn(
             f"grader.accel: the fast FIR filter does not reproduce stock's summation order "
-            f"for case {key} (e.g. batch > 1 makes torch use oneDNN); that filter runs "
+            f"for case {key} (e.g. batch > 1 makes torch use oneDNN, or another BLAS); that filter runs "
             f"on stock slayer there (exact, slower)",
             RuntimeWarning,
             stacklevel=4,

@@ -11,7 +11,9 @@ Exactness rests on doing the same IEEE operations in the same order:
   ``contract`` flag and never fuses them into an FMA (a test checks that an
   FMA version would differ on its data).
 * FIR filter: the sum of K products in the order MKL's sgemm uses inside the
-  stock conv3d, as a program of MUL/FMA/ADD passes (``filter.py`` derives and
+  stock conv3d (a tree mixing FMAs on Intel's AVX-512 path; a plain
+  sequential sum of rounded products on MKL's COMPATIBLE branch and on AMD),
+  as a program of MUL/FMA/MULADD/ADD passes (``filter.py`` derives and
   verifies the program) run on whole rows, which LLVM vectorises.
 
 Everything around the loops (casts, broadcasting, padding, the ``grad_decay``
@@ -111,7 +113,7 @@ def _fma32(typingctx, a, b, c):
     return sig, codegen
 
 
-OP_MUL, OP_FMA, OP_ADD = 0, 1, 2
+OP_MUL, OP_FMA, OP_ADD, OP_MULADD = 0, 1, 2, 3
 
 
 @_jit
@@ -123,6 +125,8 @@ def fir_rows(xpad, w, ops, arg1, arg2, nslots, result, out):
     (slot = fma(x, w[k], slot)), OP_ADD (slot += slot2). Each instruction runs
     over all t of the row at once, so the inner loops vectorise; each output
     element still sees exactly the program's sequence of roundings.
+    OP_MULADD (slot = slot + rounded(x * w[k])) is the unfused pair: numba
+    compiles without fastmath, so LLVM never contracts it into an FMA.
     """
     rows, steps = out.shape
     regs = np.empty((nslots, steps), np.float32)
@@ -142,6 +146,9 @@ def fir_rows(xpad, w, ops, arg1, arg2, nslots, result, out):
             if ops[i] == OP_MUL:
                 for t in range(steps):
                     acc[t] = xs[t] * wk
+            elif ops[i] == OP_MULADD:
+                for t in range(steps):
+                    acc[t] = acc[t] + xs[t] * wk
             else:
                 for t in range(steps):
                     acc[t] = _fma32(xs[t], wk, acc[t])
@@ -165,4 +172,4 @@ def warm_up() -> float:
     return time.perf_counter() - start
 
 
-__all__ = ["OP_ADD", "OP_FMA", "OP_MUL", "fir_rows", "li_backward", "li_forward", "warm_up"]
+__all__ = ["OP_ADD", "OP_FMA", "OP_MUL", "OP_MULADD", "fir_rows", "li_backward", "li_forward", "warm_up"]

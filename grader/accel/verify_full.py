@@ -22,6 +22,8 @@ from typing import Optional
 
 import torch
 
+from solution import numerics
+
 
 def _bits(t: torch.Tensor) -> torch.Tensor:
     return t.detach().contiguous().reshape(-1).view(torch.uint8)
@@ -31,21 +33,11 @@ def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and torch.equal(_bits(a), _bits(b))
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def verify(epochs: int, seed: int = 0, threads: Optional[int] = 1) -> dict:
     """Train stock and accelerated; the comparison and timings as a JSON-able dict."""
-    from solution.train import train
+    from solution.training import train
 
-    from grader.accel import filter, patch
+    from grader.accel import enabled, filter, patch
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -53,7 +45,8 @@ def verify(epochs: int, seed: int = 0, threads: Optional[int] = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("stock", "accel"):
             start = time.perf_counter()
-            result = train(epochs, seed=seed, out_dir=Path(tmp) / kind, accel=kind == "accel")
+            accelerator = enabled() if kind == "accel" else None
+            result = train(epochs, seed=seed, out_dir=Path(tmp) / kind, accelerator=accelerator)
             runs[kind] = {
                 "result": result,
                 "total_s": time.perf_counter() - start,
@@ -102,7 +95,7 @@ def verify(epochs: int, seed: int = 0, threads: Optional[int] = 1) -> dict:
             "lava-dl": importlib.metadata.version("lava-dl"),
             "numba": importlib.metadata.version("numba"),
         },
-        "cpu": _cpu(),
+        "numerics": numerics.describe(),
     }
 
 

@@ -1,0 +1,105 @@
+"""Does this machine reproduce the shipped calibrations? A few seconds of the reference run say.
+
+The shipped calibrations were trained in the kit's numerical mode
+(``solution/numerics.py``). A machine that runs that mode exactly (any x86-64
+CPU with AVX2 and the pinned MKL) trains the reference to the same bits; one
+that does not (another BLAS, ARM, a CPU without AVX2, the mode switched off)
+drifts. Rather than trust the CPU's name, the grader trains the reference for
+``EPOCHS`` epochs and compares the digest of its weights and losses with the
+one shipped beside the calibrations: a bit that differs anywhere changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from solution import numerics
+
+SHIPPED = Path(__file__).resolve().parent / "calibration" / "fingerprint.json"
+EPOCHS = 100  # enough for every summation path of an epoch to touch the weights; ~3 s accelerated
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    epochs: int
+    seed: int
+    digest: str  # sha256 of the trained weights' bits and every epoch's loss
+    numerics: dict[str, Any]  # solution.numerics.describe() where it was made
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    matches: bool
+    local: Fingerprint
+    shipped: Fingerprint | None
+
+    @property
+    def sentence(self) -> str:
+        """One sentence for the instructor: which calibrations this machine grades against, and why."""
+        if self.matches:
+            return (f"this machine reproduces the shipped reference run bit for bit "
+                    f"({numerics.label(self.local.numerics)}): shipped calibrations in use")
+        if self.shipped is None:
+            return "no shipped fingerprint: calibrations are computed on this machine (local)"
+        return (f"this machine does not reproduce the shipped reference run "
+                f"({numerics.label(self.local.numerics)}, CPU {self.local.numerics['cpu']!r}; "
+                f"shipped from {numerics.label(self.shipped.numerics)}, CPU {self.shipped.numerics['cpu']!r}): "
+                f"every calibration of this batch is computed here and recorded as local")
+
+
+def digest_of(state: dict[str, Any], losses: list[float]) -> str:
+    """sha256 over the parameters' exact bits (sorted by name) and the losses as float64."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        h.update(name.encode() + b"\0" + str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
+        h.update(tensor.numpy().tobytes())
+    h.update(b"".join(struct.pack("<d", float(x)) for x in losses))
+    return h.hexdigest()
+
+
+def compute(epochs: int = EPOCHS, seed: int = SEED) -> Fingerprint:
+    """Train the reference for `epochs` in this process (accelerated where exact) and digest it."""
+    from grader.accel import enabled
+    from solution import train
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="s2s-fingerprint-") as tmp:
+        # the accelerator is exact (or steps aside): the digest is stock's either way
+        result = train(epochs, seed=seed, out_dir=Path(tmp) / "Trained", accelerator=enabled())
+    state = result.network.state_dict()
+    return Fingerprint(epochs, seed, digest_of(state, result.losses), numerics.describe(),
+                       round(time.perf_counter() - start, 2))
+
+
+def shipped() -> Fingerprint | None:
+    try:
+        return Fingerprint(**json.loads(SHIPPED.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def save(fp: Fingerprint, path: Path = SHIPPED) -> Path:
+    path.write_text(json.dumps(asdict(fp), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+@lru_cache(maxsize=1)
+def check() -> Verdict:
+    """This machine's fingerprint against the shipped one (computed once per process)."""
+    ref = shipped()
+    local = compute(ref.epochs if ref else EPOCHS, ref.seed if ref else SEED)
+    return Verdict(matches=ref is not None and local.digest == ref.digest, local=local, shipped=ref)
+
+
+__all__ = ["EPOCHS", "Fingerprint", "Verdict", "check", "compute", "digest_of", "save", "shipped"]
