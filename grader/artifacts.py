@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 
 from grader.config import Limits
+from solution import homework
 
-HDF5_PATH = Path("Trained") / "network.net"
-LOSS_PATH = Path("Trained") / "loss.txt"
+HDF5_PATH = Path(homework.NETWORK_HDF5)
+LOSS_PATH = Path(homework.LOSS_LOG)
 PROBE_DIR = Path("_grader")
-LAYERS = (200, 256, 200)
+LAYERS = homework.LAYERS
 NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike")
 MAX_CURVE_POINTS = 100_000
 

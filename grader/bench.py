@@ -1,7 +1,10 @@
 """`nox -s bench` / `python -m grader.bench`: the kit's speed figures, from one run on this machine.
 
     training      seconds per epoch of the reference solution, stock and accelerated
-                  (grader.accel.bench when the accelerator is there), and their ratio
+                  (grader.accel.bench when the accelerator is there), their ratio, and
+                  where an epoch's time goes (neuron dynamics, loss filter, the rest)
+    numerics      the same in a child process with S2S_NUMERICS=native (the libraries'
+                  own ISA choice): what the kit's pinned numerical mode costs
     overhead      the grader's time per submission beyond the notebook's own cells
                   (GradeResult.grader_overhead_s), also as a share of a full-budget run
     evaluation    grader.measure.measure on one exported HDF5
@@ -16,15 +19,13 @@ they move from run to run (the load average is printed with them).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch: one thread, as the grader runs notebooks
-
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,11 +34,13 @@ from typing import Any
 
 import nbformat
 
+from solution import numerics  # grader/__init__ has pinned the mode: this process trains in it
+
 TARGETS = {
     "overhead_percent": 5.0,  # grader overhead, % of a full-budget run's cell time (at most)
     "worker_scaling": 1.9,  # 2 workers vs 1 on 2 cores (at least)
     "evaluation_s": 1.0,  # one HDF5 evaluated (at most)
-    "accel_ratio": 4.0,  # stock / accelerated seconds per epoch (at least)
+    "accel_ratio": 8.0,  # stock / accelerated seconds per epoch (at least), in the pinned mode
 }
 
 
@@ -52,6 +55,8 @@ def _machine() -> dict[str, Any]:
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": numerics.cpu_model(),
+        "numerics": numerics.label(),
     }
 
 
@@ -102,6 +107,20 @@ def bench_training(epochs: int, repeats: int, seed: int, accel: bool = True) -> 
     figures = _stock_only(epochs, repeats, seed)
     figures["note"] = note
     return figures
+
+
+def bench_native(epochs: int, repeats: int) -> dict[str, Any]:
+    """grader.accel.bench in a child process whose libraries pick their own ISA (S2S_NUMERICS=native)."""
+    env = {k: v for k, v in os.environ.items() if k not in numerics.PINNED}
+    env.update({numerics.SWITCH: numerics.NATIVE, **numerics.ONE_THREAD})
+    code = ("import json, sys; from grader.accel.bench import bench_accel; from solution import numerics; "
+            f"r = bench_accel({int(epochs)}, {int(repeats)}); r['numerics'] = numerics.label(); "
+            "sys.stdout.write('\\n' + json.dumps(r))")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, capture_output=True,
+                          text=True, timeout=3600)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # --- grading: throughput, overhead, evaluation ----------------------------------------------------------
@@ -255,6 +274,29 @@ def report(figures: dict[str, Any]) -> str:
                            "" if t.get("losses_identical", True) else "LOSSES DIFFER"))
     else:
         lines.append(_line("accelerated", "n/a", f">= {TARGETS['accel_ratio']:g}x", None, t.get("note", "")))
+    for kind in ("stock", "accel"):
+        parts = t.get(f"breakdown_{kind}_s")
+        if parts:
+            lines.append(_line(f"  {kind}: dynamics / filter / rest",
+                               " / ".join(f"{parts[p] * 1000:.1f}" for p in ("dynamics", "filter", "rest")) + " ms"))
+
+    n = figures.get("native")
+    if n:
+        lines.append("")
+        lines.append(f"numerical mode: pinned ({m['numerics']}) against native ({n.get('numerics', '?')}), "
+                     "same epochs and repeats, native in a child process")
+        if "error" in n:
+            lines.append(f"  native run failed: {n['error']}")
+        else:
+            for kind, key in (("stock", "stock_s_per_epoch"), ("accelerated", "accel_s_per_epoch")):
+                pinned, native = t.get(key), n.get(key)
+                if pinned and native:
+                    lines.append(_line(f"{kind}: pinned / native", f"{pinned / native:.2f}x",
+                                       note=f"{pinned:.4f} s pinned, {native:.4f} s native per epoch"))
+            parts = n.get("breakdown_accel_s")
+            if parts:
+                lines.append(_line("  native accel: dyn / filter / rest",
+                                   " / ".join(f"{parts[p] * 1000:.1f}" for p in ("dynamics", "filter", "rest")) + " ms"))
 
     g = figures.get("grading")
     if g:
@@ -320,6 +362,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures["settings"]["json"] = str(args.json) if args.json else None
 
     figures["training"] = bench_training(args.epochs, args.repeats, config.budget.seed, accel=not args.no_accel)
+    if not args.no_accel and not args.no_native:
+        figures["native"] = bench_native(args.epochs, args.repeats)
     work = Path(tempfile.mkdtemp(prefix="s2s-bench-"))
     try:
         if args.copies > 0:
@@ -358,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true",
                    help="also grade one reference at the course budget with and without the accelerator")
     p.add_argument("--no-accel", action="store_true", help="stock slayer kernels only")
+    p.add_argument("--no-native", action="store_true", help="skip the pinned-versus-native comparison")
     p.add_argument("--config", type=Path, help="rubric file (default: grader/rubric.toml)")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     return p

@@ -104,9 +104,9 @@ def compute(epochs: int, seed: int, accelerate: bool = True) -> Calibration:
     return Calibration(
         epochs=epochs,
         seed=seed,
-        loss=m["loss"],
-        silent_loss=m["silent_loss"],
-        metrics=m["metrics"],
+        loss=m.loss,
+        silent_loss=m.silent_loss,
+        metrics=m.metrics,
         train_wall_s=round(run.result.wall_s, 2),
         seconds_per_epoch=round(run.result.seconds_per_epoch, 4),
         weights_sha256=run.weights_sha256,

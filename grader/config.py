@@ -82,6 +82,24 @@ def _section(cls: type, data: dict[str, Any], name: str) -> Any:
     return cls(**data)
 
 
+def _points(data: dict[str, Any], path: Path) -> dict[str, float]:
+    """[points]: exactly the registered checks, each with a number of points."""
+    from grader.checks import known
+
+    names = known()
+    listed = ", ".join(names)
+    for key, value in data.items():
+        if key not in names:
+            raise ValueError(f"rubric {path}: [points] {key} is not a check; the known checks are: {listed}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"rubric {path}: [points] {key} = {value!r}: points must be a number >= 0")
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise ValueError(f"rubric {path}: [points] has no line for {', '.join(missing)} (0 turns a check off); "
+                         f"the known checks are: {listed}")
+    return {k: float(v) for k, v in data.items()}
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Read a rubric file; every key is checked, so a typo is an error, not a silent default."""
     path = Path(path) if path else DEFAULT_RUBRIC
@@ -92,7 +110,7 @@ def load_config(path: str | Path | None = None) -> Config:
     unknown = set(data) - {"budget", "limits", "points", "thresholds"}
     if unknown:
         raise ValueError(f"rubric {path}: unknown section(s) {sorted(unknown)}")
-    points = {k: float(v) for k, v in data.get("points", {}).items()}
+    points = _points(data.get("points", {}), path)
     config = Config(
         budget=_section(Budget, data.get("budget", {}), "budget"),
         limits=_section(Limits, data.get("limits", {}), "limits"),

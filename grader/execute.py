@@ -30,10 +30,10 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from grader.config import Config, Limits
 from grader.sandbox import Watchdog, describe_exit, kernel_manager, reap
-from solution import numerics
+from solution import homework, numerics
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-DATA_FILES = ("input_hw.bs1", "output_hw.bs1")
+DATA_FILES = homework.DATA_FILES
 GRADER_CELL = "grader"  # metadata key marking the cells the grader added
 
 
@@ -81,11 +81,12 @@ def instrument(nb: nbformat.NotebookNode, config: Config, epochs: int) -> tuple[
         f"_grader_probe.preamble(seed={budget.seed}, accelerate={budget.accelerate!r})",
     )
     params_at = next(
-        (i for i, c in enumerate(cells) if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])),
+        (i for i, c in enumerate(cells)
+         if c.cell_type == "code" and homework.PARAMETERS_TAG in c.metadata.get("tags", [])),
         None,
     )
     if params_at is not None:
-        cells.insert(params_at + 1, _grader_cell("parameters", f"epochs = {int(epochs)}\nmake_animations = False"))
+        cells.insert(params_at + 1, _grader_cell("parameters", f"{homework.BUDGET_VARIABLE} = {int(epochs)}\nmake_animations = False"))
     probe = _grader_cell("probe", "import grader.probe as _grader_probe\n_grader_probe.run(globals())")
     nb.cells = [preamble, *cells, probe]
     return nb, params_at is not None

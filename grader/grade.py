@@ -10,10 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from grader import artifacts, calibration, report, rubric
+from grader import artifacts, calibration, report
+from grader.checks import Evidence, run_checks
 from grader.config import Config
 from grader.execute import Execution, execute, prepare_workdir
 from grader.results import GradeResult
+from grader.measure import Measurement
 from grader.submission import Submission, SubmissionError, load_notebook
 from solution import numerics
 
@@ -46,7 +48,7 @@ class Graded:
     output: np.ndarray | None = None
 
 
-def _measure(report_: artifacts.HDF5Report, workdir: Path, probe: artifacts.Probe) -> dict[str, Any] | None:
+def _measure(report_: artifacts.HDF5Report, workdir: Path, probe: artifacts.Probe) -> Measurement | None:
     if not report_.evaluable:
         return None
     from grader.measure import measure, official_spikes
@@ -93,23 +95,15 @@ def grade_submission(
     curve = artifacts.read_learning_curve(workdir)
     evaluation = _measure(hdf5, workdir, probe)
 
-    export, flags = rubric.export_check(evaluation, probe, points["export"], hdf5)
-    checks = [
-        rubric.execution_check(run, points["execution"], problem),
-        rubric.dataset_check(probe, official_spikes(), points["dataset"]),
-        rubric.output_shape_check(probe, points["output_shape"]),
-        rubric.hdf5_check(hdf5, points["hdf5"]),
-        export,
-        rubric.loss_check(evaluation, cal, config, points["loss"]),
-        rubric.similarity_check(evaluation, cal, config, points["similarity"]),
-    ]
+    evidence = Evidence(run=run, intake_problem=problem, probe=probe, hdf5=hdf5, measurement=evaluation,
+                        official=official_spikes(), calibration=cal, thresholds=config.thresholds)
+    checks = run_checks(evidence, points)
+    flags = [flag for c in checks for flag in c.flags]
     if nb is not None and not run.budget_set:
         flags.append("budget not set (no `parameters` cell)")
     measurements: dict[str, Any] = {"reference": {**cal.metrics, "loss": cal.loss}, "silent_loss": cal.silent_loss}
     if evaluation is not None:
-        metrics = dict(evaluation["metrics"])
-        metrics["loss_numpy"] = metrics.pop("loss", None)
-        measurements.update(metrics, loss=evaluation["loss"], evaluate_s=evaluation["seconds"])
+        measurements.update(evaluation.figures())
     if hdf5.weights_sha256:
         measurements["weights_sha256"] = hdf5.weights_sha256
         # Seeded CPU training is deterministic: equal weights are expected for these two.
@@ -133,7 +127,7 @@ def grade_submission(
         numerics=numerics.label(),
         calibration_source=cal.source,
     )
-    output = evaluation["output"] if evaluation is not None else None
+    output = evaluation.output if evaluation is not None else None
     sub_dir.mkdir(parents=True, exist_ok=True)
     if run.notebook is not None:
         report.write_notebook(run.notebook, sub_dir / "executed.ipynb")

@@ -14,6 +14,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from solution import homework
+
 PROBE_DIR = "_grader"
 MAX_ELEMENTS = 2_000_000  # larger tensors are reported by shape only
 OFFICIAL_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -70,32 +72,33 @@ def run(ns: dict[str, Any], out_dir: str = PROBE_DIR) -> None:
     arrays: dict[str, Any] = {}
     meta: dict[str, Any] = {"errors": {}}
 
-    name, dataset = _find(ns, "training_set", torch.utils.data.Dataset)
+    ds_var, net_var = homework.DATASET_VARIABLE, homework.NETWORK_VARIABLE
+    name, dataset = _find(ns, ds_var, torch.utils.data.Dataset)
     meta["dataset_name"] = name
     if dataset is None:
-        meta["errors"]["dataset"] = "no variable `training_set` (and no torch Dataset) in the notebook"
+        meta["errors"]["dataset"] = f"no variable `{ds_var}` (and no torch Dataset) in the notebook"
     else:
         try:
             item = dataset[0]
             if not isinstance(item, (tuple, list)) or len(item) < 2:
-                raise TypeError(f"training_set[0] returned {type(item).__name__}, not (input, target)")
+                raise TypeError(f"{ds_var}[0] returned {type(item).__name__}, not (input, target)")
             for key, value in zip(("input", "target"), item[:2]):
                 arr, shape = _to_array(value)
                 meta[f"{key}_shape"] = shape
                 if arr is not None:
                     arrays[key] = arr
         except Exception as exc:
-            meta["errors"]["dataset"] = f"training_set[0] raised {type(exc).__name__}: {exc}"
+            meta["errors"]["dataset"] = f"{ds_var}[0] raised {type(exc).__name__}: {exc}"
 
-    name, net = _find(ns, "net", torch.nn.Module, "blocks")
+    name, net = _find(ns, net_var, torch.nn.Module, "blocks")
     meta["network_name"] = name
     if net is None:
-        meta["errors"]["network"] = "no variable `net` (and no network module) in the notebook"
+        meta["errors"]["network"] = f"no variable `{net_var}` (and no network module) in the notebook"
     else:
         try:
             from solution.dataset import load_spikes
 
-            official = load_spikes(OFFICIAL_DATA / "input_hw.bs1")
+            official = load_spikes(OFFICIAL_DATA / homework.INPUT_FILE)
             device = next(net.parameters()).device
             with torch.no_grad():
                 out = net(official.unsqueeze(0).to(device))
@@ -106,7 +109,7 @@ def run(ns: dict[str, Any], out_dir: str = PROBE_DIR) -> None:
             if arr is not None:
                 arrays["output"] = arr
         except Exception as exc:
-            meta["errors"]["network"] = f"net(input) raised {type(exc).__name__}: {exc}"
+            meta["errors"]["network"] = f"{net_var}(input) raised {type(exc).__name__}: {exc}"
 
     np.savez(Path(out_dir) / "probe.npz", **arrays)
     Path(out_dir, "probe.json").write_text(json.dumps(meta))

@@ -15,6 +15,7 @@ class CheckResult:
     max_score: float
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)  # what the instructor should look at, beyond the score
 
     @property
     def status(self) -> str:

@@ -1,21 +1,22 @@
-"""Measurements to points. Every check says what it measured and why it gave what it gave."""
+"""The kit's checks: evidence to points. Every check says what it measured and why it gave what it gave.
+
+Each is registered by name (``grader/checks.py``); rubric.toml's [points]
+names exactly these, and gives each its points.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from grader.artifacts import HDF5Report, Probe
-from grader.calibration import Calibration
-from grader.config import Config
-from grader.execute import Execution
+from grader.checks import Evidence, check
 from grader.metrics import CORRELATION_SIGMA_MS, F1_TOLERANCES_MS
 from grader.results import CheckResult
+from solution import homework
 
-EXPECTED = (200, 600)
+EXPECTED = homework.SHAPE
 CORRELATION = f"correlation_{CORRELATION_SIGMA_MS}ms"
-SOURCE = {"input": "input_hw.bs1", "target": "output_hw.bs1"}
+SOURCE = {"input": homework.INPUT_FILE, "target": homework.TARGET_FILE}
+ARCHITECTURE = " -> ".join(map(str, homework.LAYERS))
 
 
 def _linear(value: float, full: float, zero: float) -> float:
@@ -48,9 +49,12 @@ def diagnose_shape(what: str, shape: list[int] | None, allow_batch: bool = False
     return f"{what} is {tuple(shape)}: truncated to {dims[1]} time steps, expected {t}"
 
 
-def execution_check(run: Execution, points: float, intake_problem: str | None) -> CheckResult:
-    if intake_problem:
-        return CheckResult("execution", 0.0, points, f"not graded: {intake_problem}")
+@check("execution")
+def execution_check(ev: Evidence, points: float) -> CheckResult:
+    """The notebook runs to the end."""
+    run = ev.run
+    if ev.intake_problem:
+        return CheckResult("execution", 0.0, points, f"not graded: {ev.intake_problem}")
     clipped = "".join(
         f"; cell {cell} printed {chars:,} characters: its output is clipped in the executed notebook"
         for cell, chars in run.clipped_output.items()
@@ -66,7 +70,10 @@ def execution_check(run: Execution, points: float, intake_problem: str | None) -
     return CheckResult("execution", 0.0, points, f"the notebook stopped: {run.error}{clipped}")
 
 
-def dataset_check(probe: Probe, official: dict[str, np.ndarray], points: float) -> CheckResult:
+@check("dataset")
+def dataset_check(ev: Evidence, points: float) -> CheckResult:
+    """The dataset's input and target are (200, 600) and equal the HW8 spikes."""
+    probe, official = ev.probe, ev.official
     if probe.problem:
         return CheckResult("dataset", 0.0, points, probe.problem)
     if "dataset" in probe.meta["errors"]:
@@ -91,10 +98,13 @@ def dataset_check(probe: Probe, official: dict[str, np.ndarray], points: float) 
             )
     if problems:
         return CheckResult("dataset", 0.0, points, "; ".join(problems))
-    return CheckResult("dataset", points, points, "input and target are (200, 600) and equal the HW8 spikes")
+    return CheckResult("dataset", points, points, f"input and target are {EXPECTED} and equal the HW8 spikes")
 
 
-def output_shape_check(probe: Probe, points: float) -> CheckResult:
+@check("output_shape")
+def output_shape_check(ev: Evidence, points: float) -> CheckResult:
+    """The network's output on the official input is (200, 600)."""
+    probe = ev.probe
     if probe.problem:
         return CheckResult("output_shape", 0.0, points, probe.problem)
     if "network" in probe.meta["errors"]:
@@ -102,43 +112,45 @@ def output_shape_check(probe: Probe, points: float) -> CheckResult:
     msg = diagnose_shape("the network's output", probe.meta.get("output_shape"), allow_batch=True)
     if msg:
         return CheckResult("output_shape", 0.0, points, msg)
-    return CheckResult("output_shape", points, points, "the network's output on the input is (200, 600)")
+    return CheckResult("output_shape", points, points, f"the network's output on the input is {EXPECTED}")
 
 
-def hdf5_check(report: HDF5Report, points: float) -> CheckResult:
-    if report.ok:
-        return CheckResult("hdf5", points, points, "Trained/network.net has slayer's structure, 200 -> 256 -> 200")
-    return CheckResult("hdf5", 0.0, points, "; ".join(report.problems))
+@check("hdf5")
+def hdf5_check(ev: Evidence, points: float) -> CheckResult:
+    """Trained/network.net has slayer's export structure, 200 -> 256 -> 200."""
+    if ev.hdf5.ok:
+        return CheckResult("hdf5", points, points, f"{homework.NETWORK_HDF5} has slayer's structure, {ARCHITECTURE}")
+    return CheckResult("hdf5", 0.0, points, "; ".join(ev.hdf5.problems))
 
 
-def export_check(
-    evaluation: dict[str, Any] | None, probe: Probe, points: float, report: HDF5Report
-) -> tuple[CheckResult, list[str]]:
-    """Does the exported file reproduce the notebook's own output? Returns the check and flags."""
-    flags: list[str] = []
-    if evaluation is None:
+@check("export")
+def export_check(ev: Evidence, points: float) -> CheckResult:
+    """The exported file reproduces the notebook's own output (flags what looks wrong)."""
+    m, probe, report = ev.measurement, ev.probe, ev.hdf5
+    if m is None:
         why = "the exported network could not be evaluated" + (
             f" ({report.problems[0]})" if report.problems else ""
         )
-        return CheckResult("export", 0.0, points, why), flags
-    if not evaluation["simulator_matches"]:
-        flags.append("simulator disagrees with slayer on the exported file")
-    mismatch = evaluation.get("kernel_mismatch")
-    if mismatch is None and "output" not in probe.arrays:
-        return CheckResult("export", 0.0, points, "the notebook's own output is unavailable, nothing to compare"), flags
-    if mismatch:
+        return CheckResult("export", 0.0, points, why)
+    flags = [] if m.simulator_matches else ["simulator disagrees with slayer on the exported file"]
+    if m.kernel_mismatch is None and "output" not in probe.arrays:
+        return CheckResult("export", 0.0, points, "the notebook's own output is unavailable, nothing to compare",
+                           flags=flags)
+    if m.kernel_mismatch:
         flags.append("export does not reproduce the notebook's output")
-        return CheckResult("export", 0.0, points, mismatch), flags
+        return CheckResult("export", 0.0, points, m.kernel_mismatch, flags=flags)
     return CheckResult(
-        "export", points, points, "the exported network reproduces the notebook's output spike for spike"
-    ), flags
+        "export", points, points, "the exported network reproduces the notebook's output spike for spike", flags=flags
+    )
 
 
-def loss_check(evaluation: dict[str, Any] | None, cal: Calibration, config: Config, points: float) -> CheckResult:
-    if evaluation is None:
+@check("loss")
+def loss_check(ev: Evidence, points: float) -> CheckResult:
+    """SpikeTime loss of the export against the reference's at the same budget."""
+    if ev.measurement is None:
         return CheckResult("loss", 0.0, points, "no evaluable Trained/network.net: the loss could not be measured")
-    th = config.thresholds
-    loss = evaluation["loss"]
+    th, cal = ev.thresholds, ev.calibration
+    loss = ev.measurement.loss
     full = cal.loss * th.loss_full
     zero = min(cal.loss * th.loss_zero, cal.silent_loss)
     frac = 1.0 if loss <= full else (0.0 if zero <= full else _linear(loss, full, zero))
@@ -157,15 +169,17 @@ def similarity_score(metrics: dict[str, float]) -> float:
     return float(np.mean(parts))
 
 
-def similarity_check(evaluation: dict[str, Any] | None, cal: Calibration, config: Config, points: float) -> CheckResult:
-    if evaluation is None:
+@check("similarity")
+def similarity_check(ev: Evidence, points: float) -> CheckResult:
+    """Raster similarity to the target, relative to the reference's."""
+    if ev.measurement is None:
         return CheckResult("similarity", 0.0, points, "no evaluable Trained/network.net: nothing to compare")
-    th = config.thresholds
-    sim = similarity_score(evaluation["metrics"])
+    th, cal = ev.thresholds, ev.calibration
+    m = ev.measurement.metrics
+    sim = similarity_score(m)
     ref = similarity_score(cal.metrics)
     ratio = sim / ref if ref > 0 else 0.0
     frac = _linear(ratio, th.similarity_full, th.similarity_zero)
-    m = evaluation["metrics"]
     f1s = ", ".join(f"±{k} ms {m[f'f1_{k}ms']:.3f}" for k in F1_TOLERANCES_MS)
     msg = (
         f"raster similarity {sim:.3f} = {ratio:.0%} of the reference's {ref:.3f} "

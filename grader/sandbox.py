@@ -34,10 +34,11 @@ from jupyter_client.manager import AsyncKernelManager
 from grader.config import Limits
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
-# What the kernel may read of the kit: the grader (preamble, probe, accel), the data and the probe's
-# loader, solution/dataset.py. The package's __init__ (which imports the solved network and training
-# loop) is replaced by an empty file, so the reference solution stays out of the sandbox.
-KIT_PATHS = ("grader", "solution/dataset.py", "data", "pyproject.toml")
+# What the kernel may read of the kit: the grader (preamble, probe, accel), the data, the probe's
+# loader (solution/dataset.py) and the public facts it reads (the homework, the numerical mode). The
+# package's __init__ (which exports the solved network and training loop) is replaced by an empty
+# file, so the reference solution stays out of the sandbox.
+KIT_PATHS = ("grader", "solution/dataset.py", "solution/homework.py", "solution/numerics.py", "data", "pyproject.toml")
 EMPTY_MODULE = "solution/__init__.py"
 UID_BASE, UID_SPAN = 1_900_000_000, 1_000_000  # far from real users, system and subuid ranges
 PRIVATE_DIRS = (".tmp", ".shm")  # mounted as /tmp and /dev/shm inside the sandbox

@@ -9,8 +9,8 @@ from torch.utils.data import Dataset
 
 import lava.lib.dl.slayer as slayer
 
-NEURONS = 200
-STEPS = 600
+from solution.homework import INPUT_FILE, NEURONS, STEPS, TARGET_FILE
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
@@ -27,8 +27,8 @@ class OxfordDataset(Dataset):
     def __init__(self, folder: str | Path = DATA_DIR, steps: int = STEPS) -> None:
         super().__init__()
         folder = Path(folder)
-        self.input = slayer.io.read_1d_spikes(str(folder / "input_hw.bs1"))
-        self.target = slayer.io.read_1d_spikes(str(folder / "output_hw.bs1"))
+        self.input = slayer.io.read_1d_spikes(str(folder / INPUT_FILE))
+        self.target = slayer.io.read_1d_spikes(str(folder / TARGET_FILE))
         self.target.t = self.target.t.astype(int)
         self.steps = steps
 

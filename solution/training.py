@@ -19,8 +19,8 @@ import lava.lib.dl.slayer as slayer
 from solution.dataset import DATA_DIR, OxfordDataset
 from solution.network import Network
 
-LR = 1e-3
-WEIGHT_DECAY = 1e-5
+from solution.homework import LEARNING_RATE as LR
+from solution.homework import WEIGHT_DECAY
 
 
 def seed_everything(seed: int) -> None:

@@ -35,9 +35,16 @@ def test_bench_prints_every_figure_with_its_target(tmp_path: Path) -> None:
     assert re.search(r"seconds\s+\d+\.\d+ s\s+target <= 1 s\s+(ok|MISSED)", text)
     assert re.search(r"2 workers / 1 worker\s+\d+\.\d+x\s+target >= 1.9x\s+(ok|MISSED)", text)
     assert re.search(r"accelerated\s+(\d+\.\d+ s|n/a)", text)
+    assert "numerical mode: pinned (mkl-compatible/avx2/1-thread (torch AVX2, MKL CNR COMPATIBLE)) " \
+           "against native (native (torch " in text
+    assert re.search(r"stock: pinned / native\s+\d+\.\d+x\s+\(\d+\.\d+ s pinned, \d+\.\d+ s native per epoch\)", text)
+    assert re.search(r"accel: dynamics / filter / rest\s+[\d.]+ / [\d.]+ / [\d.]+ ms", text)
 
     figures = json.loads(out.read_text())
-    assert {"machine", "targets", "settings", "training", "grading", "overhead", "evaluation"} <= set(figures)
+    assert {"machine", "targets", "settings", "training", "native", "grading", "overhead", "evaluation"} <= set(figures)
+    assert figures["machine"]["numerics"] == "mkl-compatible/avx2/1-thread (torch AVX2, MKL CNR COMPATIBLE)"
+    assert figures["native"]["numerics"].startswith("native (torch ")
+    assert figures["native"]["losses_identical"] is True
     assert figures["training"]["stock_s_per_epoch"] > 0
     assert figures["grading"]["workers_1"]["submissions"] == figures["grading"]["workers_2"]["submissions"] == 2
     assert figures["grading"]["workers_1"]["scores"] == [100.0]  # the reference, graded as usual

@@ -38,6 +38,6 @@ def test_full_reference_run_reproduces_the_record_bit_for_bit() -> None:
     assert result.losses.index(result.best_loss) == record["best_epoch"]
     assert result.final_loss == record["final_training_loss"]
     assert run.weights_sha256 == record["exported_weights_sha256"]
-    assert m["loss"] == record["exported_network_loss"]
-    assert m["metrics"] == record["metrics"]
+    assert m.loss == record["exported_network_loss"]
+    assert m.metrics == record["metrics"]
     assert record["exported_network_loss"] < 0.4 * record["silent_output_loss"]

@@ -119,8 +119,9 @@ def test_inside_the_sandbox(tmp_path: Path) -> None:
     )
     done = _sh(prefix, script)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:8] == [
-        str(UID), SANDBOX_HOME, "student", "lo", "Read-only file system", "__init__.py", "dataset.py", "",
+    assert done.stdout.split("\n")[:10] == [
+        str(UID), SANDBOX_HOME, "student", "lo", "Read-only file system",
+        "__init__.py", "dataset.py", "homework.py", "numerics.py", "",
     ]
     assert (work / ".tmp" / "t").read_text() == "t\n" and (work / ".shm" / "s").read_text() == "s\n"
     assert (work / "h").stat().st_uid == UID
