@@ -43,20 +43,35 @@ from typing import Callable, Iterable, Iterator
 
 from grader import calibration, report
 from grader.config import Config
-from grader.grade import KIT_VERSION, grade_submission
+from grader.grade import KIT_VERSION, WORK, grade_submission
 from grader.results import CheckResult, GradeResult
 from grader.sandbox import SandboxUnavailable, bwrap_path
 from grader.submission import Submission, discover
 from solution import numerics
 
-STAGE = "_tmp"  # OUT/_tmp/<id>: a submission's folder while it is built; OUT/_tmp/_work/<id>: its run
-LEGACY_WORK = "_work"  # where grade_submission runs notebooks when called on OUT directly
+STAGE = "_tmp"  # OUT/_tmp/<id>: a submission's folder while it is built; OUT/_tmp/<WORK>/<id>: its run
 INTAKE = "_intake"
 MARKER = ".s2s-batch"  # this batch's token: a worker that cannot read it does not share OUT
 LOCK = ".s2s-batch.lock"
 ERROR_FINGERPRINT = "error"  # config_fingerprint of a grader-error result: never trusted by a re-run
 TIMEOUT_MARGIN_S = 900  # a worker's wall-clock limit: the notebook's limits plus this (evaluation, reports)
 TASKS_PER_WORKER = 50  # a local worker process is replaced after this many submissions
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What every task of one batch shares, wherever it runs (pickled to workers and Dask)."""
+
+    out_dir: str  # absolute: workers elsewhere resolve it the same way
+    config: Config
+    epochs: int
+    calibration: calibration.Calibration
+    token: str | None = None  # this batch's MARKER content: a worker that cannot read it does not share OUT
+    kit_version: str | None = None  # the batch's kit: a worker on another one refuses
+
+    @property
+    def out(self) -> Path:
+        return Path(self.out_dir)
 
 
 class BatchError(RuntimeError):
@@ -142,7 +157,7 @@ def _grader_error(sub: Submission, out_dir: Path | str, config: Config, epochs: 
     )
     staged = out_dir / STAGE / sub.id
     shutil.rmtree(staged, ignore_errors=True)
-    shutil.rmtree(out_dir / STAGE / LEGACY_WORK / sub.id, ignore_errors=True)
+    shutil.rmtree(out_dir / STAGE / WORK / sub.id, ignore_errors=True)
     staged.mkdir(parents=True)
     report.write_results(result, staged / report.RESULTS)
     report.publish(staged, out_dir / sub.id)
@@ -172,45 +187,41 @@ def _check_worker(out_dir: Path, token: str | None, kit_version: str | None) -> 
             )
 
 
-def grade_task(sub: Submission, out_dir: str, config: Config, epochs: int,
-               cal: calibration.Calibration, token: str | None = None,
-               kit_version: str | None = None) -> tuple[str, float, str | None]:
+def grade_task(sub: Submission, ctx: BatchContext) -> tuple[str, float, str | None]:
     """One submission, in whichever process or cluster worker runs it: (id, score, error).
 
     Never raises for a grading problem: a grader error becomes an error result
     (except when OUT cannot be written from here; the batch records that one).
     """
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import torch
+    import torch  # grader/__init__ has pinned the numerical mode (one thread included)
 
     torch.set_num_threads(1)
-    out = Path(out_dir)
+    out = ctx.out
     try:
-        _check_worker(out, token, kit_version)
+        _check_worker(out, ctx.token, ctx.kit_version)
     except WorkerMismatch as exc:
         return sub.id, 0.0, str(exc)
     # One grading at a time per process: the sandbox gives each grading process one uid and ends
     # every process of that uid after a run, so two gradings in threads of one Dask worker would
     # end each other's kernels. Give Dask workers one thread each (README) for parallelism.
     with _ONE_AT_A_TIME:
-        return _grade_staged(sub, out, config, epochs, cal)
+        return _grade_staged(sub, ctx)
 
 
 _ONE_AT_A_TIME = threading.Lock()
 
 
-def _grade_staged(sub: Submission, out: Path, config: Config, epochs: int,
-                  cal: calibration.Calibration) -> tuple[str, float, str | None]:
-    stage = out / STAGE
-    workdir = stage / LEGACY_WORK / sub.id
+def _grade_staged(sub: Submission, ctx: BatchContext) -> tuple[str, float, str | None]:
+    out, stage = ctx.out, ctx.out / STAGE
+    workdir = stage / WORK / sub.id
     shutil.rmtree(stage / sub.id, ignore_errors=True)
     try:
-        graded = grade_submission(sub, stage, config, epochs, cal)
+        graded = grade_submission(sub, stage, ctx.config, ctx.epochs, ctx.calibration, workdir=workdir)
         report.publish(stage / sub.id, out / sub.id)
         return sub.id, graded.result.score, None
     except Exception:
         error = traceback.format_exc()
-        _grader_error(sub, out, config, epochs, error)
+        _grader_error(sub, out, ctx.config, ctx.epochs, error)
         return sub.id, 0.0, error
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -259,7 +270,7 @@ def _worker_main(conn, parent_pid: int) -> None:
                 return
             if task is None:
                 return
-            conn.send(grade_task(*task))
+            conn.send(grade_task(*task))  # (submission, context)
     finally:
         conn.close()
 
@@ -303,10 +314,10 @@ class _Worker:
         self.kill()
 
 
-def _finish(sub: Submission, reply: tuple | None, failure: str | None, args: tuple,
+def _finish(sub: Submission, reply: tuple | None, failure: str | None, ctx: BatchContext,
             errors: dict[str, str], step: Callable[[str], None]) -> None:
     """Book one finished task; make sure OUT/<id> says what happened."""
-    out_dir, config, epochs = Path(args[0]), args[1], args[2]
+    out_dir, config, epochs = ctx.out, ctx.config, ctx.epochs
     err = (failure or "the worker returned nothing") if reply is None else reply[2]
     if err is not None and not _landed(sub, out_dir, error=True):
         _grader_error(sub, out_dir, config, epochs, err)
@@ -318,14 +329,14 @@ def _finish(sub: Submission, reply: tuple | None, failure: str | None, args: tup
     step(sub.id)
 
 
-def _run_inline(tasks: list[Submission], args: tuple, step: Callable[[str], None],
+def _run_inline(tasks: list[Submission], ctx: BatchContext, step: Callable[[str], None],
                 errors: dict[str, str]) -> None:
     """In this process, one at a time (workers=0; for debugging: no isolation, no time limit)."""
     for sub in tasks:
-        _finish(sub, grade_task(sub, *args), None, args, errors, step)
+        _finish(sub, grade_task(sub, ctx), None, ctx, errors, step)
 
 
-def _run_local(tasks: list[Submission], workers: int, args: tuple, step: Callable[[str], None],
+def _run_local(tasks: list[Submission], workers: int, ctx: BatchContext, step: Callable[[str], None],
                errors: dict[str, str], timeout_s: float, tasks_per_worker: int = TASKS_PER_WORKER) -> None:
     """`workers` long-lived processes; one that dies or overruns costs only its submission.
 
@@ -334,7 +345,7 @@ def _run_local(tasks: list[Submission], workers: int, args: tuple, step: Callabl
     only the submission it held gets an error result. Each process grades at most
     `tasks_per_worker` submissions, then a fresh one takes over.
     """
-    ctx = get_context("spawn")
+    spawn = get_context("spawn")
     parent = os.getpid()
     pending = list(tasks)
     pool: list[_Worker] = []
@@ -344,12 +355,12 @@ def _run_local(tasks: list[Submission], workers: int, args: tuple, step: Callabl
                 w.stop()  # recycled, or nothing left for it
                 pool.remove(w)
             while pending and len(pool) < min(workers, len(pending) + sum(w.sub is not None for w in pool)):
-                pool.append(_Worker(ctx, parent))
+                pool.append(_Worker(spawn, parent))
             for w in pool:
                 if w.sub is None and pending:
                     sub = pending.pop(0)
                     try:
-                        w.give(sub, (sub, *args), timeout_s)
+                        w.give(sub, (sub, ctx), timeout_s)
                     except OSError:  # died before it could take it: removed below, another one takes it
                         pending.insert(0, sub)
                         w.sub, w.deadline = None, float("inf")
@@ -371,17 +382,17 @@ def _run_local(tasks: list[Submission], workers: int, args: tuple, step: Callabl
                     gone = True
                 if reply is not None:
                     w.sub, w.deadline, w.done = None, float("inf"), w.done + 1
-                    _finish(sub, reply, None, args, errors, step)
+                    _finish(sub, reply, None, ctx, errors, step)
                 elif gone or not w.process.is_alive():
                     w.kill()
                     pool.remove(w)
-                    _finish(sub, None, f"worker process died ({_death(w.process.exitcode)})", args, errors, step)
+                    _finish(sub, None, f"worker process died ({_death(w.process.exitcode)})", ctx, errors, step)
             now = time.monotonic()
             for w in [w for w in pool if w.sub is not None and now > w.deadline]:
                 sub = w.sub
                 w.kill()
                 pool.remove(w)
-                _finish(sub, None, f"worker process ran past {timeout_s:.0f} s and was killed", args, errors, step)
+                _finish(sub, None, f"worker process ran past {timeout_s:.0f} s and was killed", ctx, errors, step)
             for w in [w for w in pool if w.sub is None and not w.process.is_alive()]:
                 w.kill()  # died between two submissions: nothing lost, replaced at the next turn
                 pool.remove(w)
@@ -435,16 +446,16 @@ def _preflight(client, out_dir: str, token: str) -> None:
         )
 
 
-def _run_dask(tasks: list[Submission], scheduler: str, args: tuple, step: Callable[[str], None],
+def _run_dask(tasks: list[Submission], scheduler: str, ctx: BatchContext, step: Callable[[str], None],
               errors: dict[str, str]) -> None:
     from distributed import Client
     from distributed import as_completed as dask_completed
 
-    token = args[4]
+    token = ctx.token or ""
     with Client(scheduler, timeout="60s") as client:
-        _preflight(client, args[0], token)
+        _preflight(client, ctx.out_dir, token)
         futures = {
-            client.submit(grade_task, sub, *args, key=f"s2s-grade-{token[:8]}-{sub.id}",
+            client.submit(grade_task, sub, ctx, key=f"s2s-grade-{token[:8]}-{sub.id}",
                           pure=False, retries=0): sub
             for sub in tasks
         }
@@ -456,7 +467,7 @@ def _run_dask(tasks: list[Submission], scheduler: str, args: tuple, step: Callab
             except (Exception, asyncio.CancelledError) as exc:  # KilledWorker: the worker died (retried first)
                 failure = " ".join(f"dask task failed: {type(exc).__name__}: {exc}".split())
             fut.release()
-            _finish(sub, reply, failure, args, errors, step)
+            _finish(sub, reply, failure, ctx, errors, step)
 
 
 # --- the batch --------------------------------------------------------------------------------
@@ -486,7 +497,7 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
 
 def clean_stale(out_dir: Path) -> None:
     """Delete what an interrupted batch may have left: staging folders, runs, temporary files."""
-    for name in (STAGE, LEGACY_WORK):
+    for name in (STAGE, WORK):
         shutil.rmtree(out_dir / name, ignore_errors=True)
     for tmp in [*out_dir.glob(".*.tmp"), *out_dir.glob("*/.*.tmp")]:
         with contextlib.suppress(OSError):
@@ -534,19 +545,19 @@ def grade_batch(
                 note = calibration.describe_source(cal)
                 token = secrets.token_hex(16)
                 report.atomic_write(out_dir / MARKER, token + "\n")
-                args = (str(out_dir), config, epochs, cal, token, KIT_VERSION)
+                ctx = BatchContext(str(out_dir), config, epochs, cal, token, KIT_VERSION)
                 step = _progress(len(todo), progress)
                 if scheduler:
-                    _run_dask(todo, scheduler, args, step, errors)
+                    _run_dask(todo, scheduler, ctx, step, errors)
                 elif workers == 0:
-                    _run_inline(todo, args, step, errors)
+                    _run_inline(todo, ctx, step, errors)
                 else:
                     limits = config.limits
                     timeout_s = limits.total_timeout_s + limits.startup_timeout_s + TIMEOUT_MARGIN_S
-                    _run_local(todo, workers, args, step, errors, timeout_s)
+                    _run_local(todo, workers, ctx, step, errors, timeout_s)
         finally:
             gradebook = report.write_gradebook(out_dir)
             with contextlib.suppress(OSError):
-                (out_dir / STAGE / LEGACY_WORK).rmdir()
+                (out_dir / STAGE / WORK).rmdir()
                 (out_dir / STAGE).rmdir()
     return BatchSummary([s.id for s in todo], skipped, errors, gradebook, note)

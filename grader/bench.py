@@ -222,15 +222,10 @@ def bench_full(config, work: Path, epochs: int) -> dict[str, Any]:
     (sub,) = discover([_write_reference(work / "full-submissions", ["reference"]) / "reference"], work / "intake")
     runs = {}
     for label, accelerate in (("accelerated", True), ("stock", False)):
-        if accelerate:
-            os.environ.pop("S2S_ACCEL", None)
-        else:
-            os.environ["S2S_ACCEL"] = "0"
         graded = grade_submission(sub, work / f"full-{label}", config.with_budget(accelerate=accelerate), epochs, cal)
         r = graded.result
         runs[label] = {"wall_s": r.execution_time, "cell_s": r.execution_time - r.grader_overhead_s,
                        "grader_overhead_s": r.grader_overhead_s, "score": r.score}
-    os.environ.pop("S2S_ACCEL", None)
     out: dict[str, Any] = {"epochs": epochs, **runs,
                            "ratio": runs["stock"]["wall_s"] / max(runs["accelerated"]["wall_s"], 1e-9)}
     if note:
@@ -356,7 +351,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(args.config)
     if args.no_accel:
         config = config.with_budget(accelerate=False)
-        os.environ["S2S_ACCEL"] = "0"
     figures: dict[str, Any] = {"machine": _machine(), "targets": TARGETS, "settings": vars(args).copy()}
     figures["settings"]["config"] = str(args.config) if args.config else None
     figures["settings"]["json"] = str(args.json) if args.json else None

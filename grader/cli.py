@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +20,6 @@ def _config(args: argparse.Namespace):
     config = load_config(args.config)
     if args.no_accel:
         config = config.with_budget(accelerate=False)
-        os.environ["S2S_ACCEL"] = "0"
     return config
 
 

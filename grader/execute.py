@@ -23,6 +23,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
@@ -223,13 +224,149 @@ def _log_tail(workdir: Path, lines: int = 5) -> str:
     return " | ".join(line.strip() for line in text.splitlines()[-lines:] if line.strip())
 
 
+# --- what stopped a run, in words: pure functions, each testable without a kernel ---------------
+
+
+@dataclass(frozen=True)
+class CellRef:
+    """A cell of the instrumented notebook as the student's messages name it."""
+
+    role: str | None  # the grader's own cell ("preamble", "parameters", "probe"), or None
+    student_index: int | None  # index among the submission's own cells, for a student cell
+
+    @property
+    def label(self) -> str:
+        if self.role:
+            return f"the grader's {self.role} cell"
+        if self.student_index is None:
+            return "the kernel"
+        return f"cell {self.student_index}"
+
+
+def cell_ref(nb: nbformat.NotebookNode, index: int | None) -> CellRef:
+    if index is None:
+        return CellRef(None, None)
+    role = nb.cells[index].metadata.get(GRADER_CELL)
+    return CellRef(role, None if role else _student_index(nb, index))
+
+
+def raised_message(cell: CellRef, ename: str, evalue: str, hint: str = "") -> str:
+    """A cell's own exception."""
+    if cell.role:
+        return f"{cell.label} failed: {ename}: {_short(evalue)}"
+    said = f": {_short(evalue)}" if str(evalue).strip() else ""
+    return f"{cell.label} raised {ename}{said}{hint}"
+
+
+def stopped_message(cell: CellRef, reason: str) -> str:
+    """The watchdog ended the kernel (disk, files, processes)."""
+    return f"{cell.label} was stopped: the grader killed the kernel: {reason}"
+
+
+def timeout_message(cell: CellRef, past_total: bool, limits: Limits) -> str:
+    over = "the notebook's time budget" if past_total else "the per-cell limit"
+    return (f"timed out: {cell.label} ran past {over} "
+            f"({limits.cell_timeout_s} s per cell, {limits.total_timeout_s} s in all)")
+
+
+def killed_message(cell: CellRef, exit_description: str) -> str:
+    """The kernel died under a cell (a signal, an exit status, a limit)."""
+    return f"{cell.label} killed the kernel: {exit_description}"
+
+
+def startup_message(error: str, log_tail: str) -> str:
+    """The kernel never ran (e.g. a sandbox problem)."""
+    return f"the kernel could not run: {_short(error)}" + (f" (kernel log: {_short(log_tail)})" if log_tail else "")
+
+
+# --- the runner ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """One execution's moving parts."""
+
+    nb: nbformat.NotebookNode
+    client: "_CappedClient"
+    km: Any
+    watchdog: Watchdog
+    limits: Limits
+    sandboxed: bool
+    deadline: float
+    result: Execution
+
+    def fail(self, index: int | None, message: str) -> None:
+        self.result.error = message
+        self.result.failed_cell = cell_ref(self.nb, index).student_index
+
+    def timeout(self, floor: int, cap: int) -> int:
+        return int(max(floor, min(cap, self.deadline - time.perf_counter())))
+
+    def stop_reason(self) -> str | None:
+        """Why the watchdog ended the kernel, checking once more first (a fork bomb's EAGAIN is a symptom)."""
+        if not self.watchdog.reason and (reason := self.watchdog.check()):
+            self.watchdog.stop_kernel(reason)
+        return self.watchdog.reason
+
+    def cells(self) -> bool:
+        """Every cell but the probe, in order; returns whether the kernel is still there for the probe."""
+        for index, cell in enumerate(self.nb.cells):
+            role = cell.metadata.get(GRADER_CELL)
+            if role == "probe":
+                continue
+            ref = cell_ref(self.nb, index)
+            self.client.timeout = self.timeout(1, self.limits.cell_timeout_s)
+            started = time.perf_counter()
+            try:
+                self.client.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                if reason := self.stop_reason():
+                    self.fail(index, stopped_message(ref, reason))
+                    return False
+                hint = error_hint(exc.ename, exc.evalue, self.limits, self.sandboxed)
+                self.fail(index, raised_message(ref, exc.ename, exc.evalue, hint))
+                return True
+            except CellTimeoutError:
+                past_total = time.perf_counter() >= self.deadline - 1
+                self.fail(index, stopped_message(ref, self.watchdog.reason) if self.watchdog.reason
+                          else timeout_message(ref, past_total, self.limits))
+                return False
+            except DeadKernelError:
+                self.dead(index)
+                return False
+            finally:
+                # The preamble counts as the notebook's time: its imports (torch, slayer)
+                # are the ones the notebook's first cell would otherwise pay for.
+                if role != "parameters":
+                    self.result.cell_s += time.perf_counter() - started
+        self.result.completed = True
+        return True
+
+    def dead(self, index: int) -> None:
+        status = _wait_exit(self.km)
+        ref = cell_ref(self.nb, index)
+        self.fail(index, stopped_message(ref, self.watchdog.reason) if self.watchdog.reason
+                  else killed_message(ref, describe_exit(status, self.km.sandbox, self.limits)))
+
+    def probe(self) -> None:
+        """The grader's probe, even after a student cell failed: it shows what the notebook built."""
+        index = len(self.nb.cells) - 1
+        self.client.timeout = self.timeout(10, min(120, self.limits.cell_timeout_s))
+        try:
+            self.client.execute_cell(self.nb.cells[index], index)
+            self.result.probe_ran = True
+        except (CellExecutionError, CellTimeoutError) as exc:
+            self.result.notes.append(f"probe failed: {_short(exc)}")
+        except DeadKernelError:
+            self.dead(index)
+
+
 def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: int) -> Execution:
     """Run `nb` in `workdir` (already prepared) under the configured limits."""
     limits = config.limits
     run_nb, budget_set = instrument(nb, config, epochs)
     result = Execution(workdir=workdir, notebook=run_nb, completed=False, budget_set=budget_set)
     km = kernel_manager(workdir, limits)
-    sandboxed = km.sandbox.bwrap is not None
     client = _CappedClient(
         run_nb,
         timeout=limits.cell_timeout_s,
@@ -245,84 +382,18 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     client.max_chars = limits.output_max_chars
     watchdog = Watchdog(km, workdir, limits)
     start = time.perf_counter()
-    deadline = start + limits.total_timeout_s
-    current: int | None = None  # index of the cell running when the kernel died or timed out
-    stopped = False  # the watchdog stopped the kernel: no probe
-
-    def where() -> str:
-        if current is None:
-            return "the kernel"
-        role = run_nb.cells[current].metadata.get(GRADER_CELL)
-        if role:
-            return f"the grader's {role} cell"
-        result.failed_cell = _student_index(run_nb, current)
-        return f"cell {result.failed_cell}"
-
-    def watchdog_stop() -> str | None:
-        return watchdog.reason and f"{where()} was stopped: the grader killed the kernel: {watchdog.reason}"
-
+    run = _Run(run_nb, client, km, watchdog, limits, km.sandbox.bwrap is not None,
+               start + limits.total_timeout_s, result)
     try:
-        log = open(workdir / ".kernel" / "kernel.log", "wb")
-        # cleanup_kc: we pass our own km, and nbclient only shuts down kernels it created itself.
-        with log, client.setup_kernel(cwd=str(workdir), env=_kernel_env(), stdout=log, stderr=log,
-                                      cleanup_kc=True):
+        with open(workdir / ".kernel" / "kernel.log", "wb") as log, client.setup_kernel(
+            # cleanup_kc: we pass our own km, and nbclient only shuts down kernels it created itself.
+            cwd=str(workdir), env=_kernel_env(), stdout=log, stderr=log, cleanup_kc=True,
+        ):
             watchdog.start()
-            try:
-                for index, cell in enumerate(run_nb.cells):
-                    role = cell.metadata.get(GRADER_CELL)
-                    if role == "probe":
-                        continue
-                    remaining = deadline - time.perf_counter()
-                    client.timeout = int(max(1, min(limits.cell_timeout_s, remaining)))
-                    cell_start, current = time.perf_counter(), index
-                    try:
-                        client.execute_cell(cell, index)
-                    except CellExecutionError as exc:
-                        hint = error_hint(exc.ename, exc.evalue, limits, sandboxed)
-                        if not watchdog.reason and (reason := watchdog.check()):
-                            watchdog.stop_kernel(reason)  # the error is a symptom (a fork bomb's EAGAIN)
-                        if watchdog.reason:
-                            result.error, stopped = watchdog_stop(), True
-                        elif role:
-                            result.error = f"the grader's {role} cell failed: {exc.ename}: {_short(exc.evalue)}"
-                        else:
-                            result.failed_cell = _student_index(run_nb, index)
-                            said = f": {_short(exc.evalue)}" if str(exc.evalue).strip() else ""
-                            result.error = f"cell {result.failed_cell} raised {exc.ename}{said}{hint}"
-                        break
-                    finally:
-                        # The preamble counts as the notebook's time: its imports (torch, slayer)
-                        # are the ones the notebook's first cell would otherwise pay for.
-                        if role != "parameters":
-                            result.cell_s += time.perf_counter() - cell_start
-                else:
-                    result.completed = True
-                if stopped:
-                    raise _Stopped
-                current = len(run_nb.cells) - 1
-                remaining = deadline - time.perf_counter()
-                client.timeout = int(max(10, min(120, limits.cell_timeout_s, remaining)))
-                try:
-                    client.execute_cell(run_nb.cells[-1], current)
-                    result.probe_ran = True
-                except (CellExecutionError, CellTimeoutError) as exc:
-                    result.notes.append(f"probe failed: {_short(exc)}")
-            except _Stopped:
-                pass
-            except CellTimeoutError:
-                over = "the notebook's time budget" if time.perf_counter() >= deadline - 1 else "the per-cell limit"
-                result.error = watchdog_stop() or (
-                    f"timed out: {where()} ran past {over} "
-                    f"({limits.cell_timeout_s} s per cell, {limits.total_timeout_s} s in all)"
-                )
-            except DeadKernelError:
-                status = _wait_exit(km)
-                result.error = watchdog_stop() or (
-                    f"{where()} killed the kernel: {describe_exit(status, km.sandbox, limits)}"
-                )
-    except RuntimeError as exc:  # kernel failed to start, e.g. a sandbox problem
-        tail = _log_tail(workdir)
-        result.error = f"the kernel could not run: {_short(exc)}" + (f" (kernel log: {_short(tail)})" if tail else "")
+            if run.cells():
+                run.probe()
+    except RuntimeError as exc:  # the kernel failed to start, e.g. a sandbox problem
+        result.error = startup_message(str(exc), _log_tail(workdir))
     finally:
         watchdog.stop()
         reap(km)
@@ -336,10 +407,6 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     result.clipped_output = clipped_cells(run_nb, client.printed, limits.output_max_chars)
     _clip_outputs(run_nb, limits.output_max_chars, client.printed)
     return result
-
-
-class _Stopped(Exception):
-    """The watchdog stopped the kernel after a cell's error: skip the probe."""
 
 
 def _wait_exit(km, seconds: float = 5.0) -> int | None:

@@ -38,6 +38,7 @@ def _kit_version() -> str:
 
 
 KIT_VERSION = _kit_version()
+WORK = "_work"  # OUT/_work/<id>: where a submission's notebook runs, unless the caller names the folder
 
 
 @dataclass
@@ -66,8 +67,12 @@ def grade_submission(
     config: Config,
     epochs: int | None = None,
     cal: calibration.Calibration | None = None,
+    workdir: Path | None = None,
 ) -> Graded:
-    """Grade `sub` and write out_dir/<id>/{results.json, executed.ipynb, feedback.html}."""
+    """Grade `sub` and write out_dir/<id>/{results.json, executed.ipynb, feedback.html}.
+
+    The notebook runs in `workdir` (default out_dir/WORK/<id>), which is deleted afterwards.
+    """
     from grader.measure import official_spikes
 
     start = time.perf_counter()
@@ -75,7 +80,7 @@ def grade_submission(
     cal = cal or calibration.get(epochs, config.budget.seed, config.budget.accelerate)
     points = config.points
     sub_dir = out_dir / sub.id
-    workdir = out_dir / "_work" / sub.id
+    workdir = workdir or out_dir / WORK / sub.id
     problem = sub.problem
     nb = None
     if problem is None:

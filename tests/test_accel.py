@@ -55,7 +55,6 @@ def _stock_after_each_test():
 def fresh_warning(monkeypatch):
     """Allow the once-per-process warning to fire again, and see every warning."""
     monkeypatch.setattr(patch, "_warned", False)
-    monkeypatch.delenv(patch.ENV_SWITCH, raising=False)
 
 
 # --- neuron dynamics -------------------------------------------------------------------
@@ -452,16 +451,15 @@ def test_changed_signature_keeps_stock(fresh_warning, monkeypatch):
     assert LI._li_dynamics_fwd is other
 
 
-def test_env_switch_disables(fresh_warning, monkeypatch, tmp_path):
-    monkeypatch.setenv(patch.ENV_SWITCH, "0")
+def test_off_by_request_is_quiet_and_trains_stock(fresh_warning, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # off by request is not a failure: no warning
-        assert accel.install() is False
-        with accel.enabled() as active:
+        assert accel.install(False) is False
+        with accel.enabled(False) as active:
             assert active is False
     assert stock_in_place()
     from solution import train
 
-    assert train(1, seed=0, out_dir=tmp_path, accelerator=accel.enabled()).accelerated is False
-    monkeypatch.setenv(patch.ENV_SWITCH, "1")
-    assert accel.install() is True
+    assert train(1, seed=0, out_dir=tmp_path, accelerator=accel.enabled(False)).accelerated is False
+    assert train(1, seed=0, out_dir=tmp_path / "on", accelerator=accel.enabled()).accelerated is True
+    assert stock_in_place()

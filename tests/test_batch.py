@@ -155,14 +155,14 @@ def test_a_worker_that_cannot_see_the_batch_grades_nothing(tmp_path: Path) -> No
     out.mkdir()
     (out / batch.MARKER).write_text("this batch\n")
     cal = calibration.Calibration(EPOCHS, 0, 10.0, 20.0, {}, 1.0, 0.5)
-    args = (str(out), config, EPOCHS, cal, "another batch", KIT_VERSION)
-    sid, score, error = batch.grade_task(sub, *args)
+    ctx = batch.BatchContext(str(out), config, EPOCHS, cal, "another batch", KIT_VERSION)
+    sid, score, error = batch.grade_task(sub, ctx)
     assert (sid, score) == ("alice", 0.0) and "shared by the machine that runs the batch" in error
-    _, _, error = batch.grade_task(sub, str(out), config, EPOCHS, cal, "this batch", "0.0.1")
+    _, _, error = batch.grade_task(sub, batch.BatchContext(str(out), config, EPOCHS, cal, "this batch", "0.0.1"))
     assert "every worker needs the kit's environment" in error
     assert not (out / "alice").exists()  # it wrote nothing; the batch records the failure
     errors: dict[str, str] = {}
-    batch._finish(sub, (sid, score, error), None, args, errors, lambda _: None)
+    batch._finish(sub, (sid, score, error), None, ctx, errors, lambda _: None)
     (result,) = report.collect(out)
     assert result.config_fingerprint == batch.ERROR_FINGERPRINT and "kit" in result.flags[0]
     assert errors == {"alice": error}
@@ -287,7 +287,7 @@ def test_killed_batch_resumes_to_the_same_gradebook(submissions, uninterrupted, 
     assert summary.errors == {}
     assert set(summary.skipped) == done
     assert set(summary.graded) == {"raises_halfway", "reference", "twin", "wrong_hidden"} - done
-    assert not (out / batch.STAGE).exists() and not (out / batch.LEGACY_WORK).exists()
+    assert not (out / batch.STAGE).exists() and not (out / batch.WORK).exists()
     assert (out / report.GRADEBOOK).read_text() == (uninterrupted / report.GRADEBOOK).read_text()
     assert _checks(out) == _checks(uninterrupted)
 
@@ -341,10 +341,10 @@ def test_a_worker_past_its_time_limit_is_killed(tmp_path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     cal = calibration.get(EPOCHS, 0, accelerate=False)
-    args = (str(out), _config(), EPOCHS, cal, None, KIT_VERSION)
+    ctx = batch.BatchContext(str(out), _config(), EPOCHS, cal, None, KIT_VERSION)
     errors: dict[str, str] = {}
     start = time.monotonic()
-    batch._run_local([sleeper], 1, args, lambda _: None, errors, timeout_s=20)
+    batch._run_local([sleeper], 1, ctx, lambda _: None, errors, timeout_s=20)
     assert time.monotonic() - start < 60
     assert errors == {"sleeper": "worker process ran past 20 s and was killed"}
     (result,) = report.collect(out)

@@ -226,10 +226,10 @@ def test_a_dead_kernel_is_described(status: int | None, bwrap: bool, words: str)
 def test_the_kernel_gets_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    monkeypatch.setenv("S2S_ACCEL", "0")
+    monkeypatch.setenv("S2S_CACHE", "/cache")
     env = _kernel_env()
     assert "GITHUB_TOKEN" not in env and "AWS_SECRET_ACCESS_KEY" not in env
-    assert env["S2S_ACCEL"] == "0" and env["OMP_NUM_THREADS"] == "1" and env["PATH"] == os.environ["PATH"]
+    assert env["S2S_CACHE"] == "/cache" and env["OMP_NUM_THREADS"] == "1" and env["PATH"] == os.environ["PATH"]
 
 
 def test_artifacts_behind_links_are_refused(tmp_path: Path) -> None:

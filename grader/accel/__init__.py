@@ -10,10 +10,11 @@ globals for numba versions that compute the same bits (see ``kernels.py``,
     with enabled() as active:   # active: bool
         train(...)
 
-Off switch: S2S_ACCEL=0 in the environment, or ``install(enabled=False)``.
+Off switch: ``enabled(False)`` / ``install(False)``; the kit passes the rubric's
+``[budget] accelerate`` (``--no-accel``), its one switch.
 CUDA tensors always take slayer's own paths.
 """
 
-from grader.accel.patch import enabled, env_enabled, install, is_active, uninstall
+from grader.accel.patch import enabled, install, is_active, uninstall
 
-__all__ = ["enabled", "env_enabled", "install", "is_active", "uninstall"]
+__all__ = ["enabled", "install", "is_active", "uninstall"]

@@ -8,7 +8,8 @@ The patch is guarded: it only goes in on lava-dl 0.6.0 (the code it mirrors),
 when the four functions still have the signatures and call sites it was
 written against, and after the compiled kernels agree bit for bit with stock
 on a small self-test. Otherwise stock slayer stays in place and one warning
-per process says why. ``S2S_ACCEL=0`` (or ``install(False)``) turns it off.
+per process says why. ``install(False)`` leaves it off: the one switch is the
+rubric's ``[budget] accelerate`` (``--no-accel``), which callers pass in.
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ import contextlib
 import importlib
 import importlib.metadata
 import inspect
-import os
 import warnings
 from typing import Iterator, Optional
 
 EXPECTED_LAVA_DL = "0.6.0"
-ENV_SWITCH = "S2S_ACCEL"
-_OFF_VALUES = {"0", "false", "no", "off"}
 
 _LI = "lava.lib.dl.slayer.neuron.dynamics.leaky_integrator"
 _CONV = "lava.lib.dl.slayer.utils.filter.conv"
@@ -39,11 +37,6 @@ _TARGETS = (
 _originals: dict[tuple[str, str], object] = {}
 _warned = False
 compile_seconds: Optional[float] = None  # numba compile (or cache load) time at first install
-
-
-def env_enabled() -> bool:
-    """False when the environment switch S2S_ACCEL says off (0/false/no/off)."""
-    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in _OFF_VALUES
 
 
 def _warn_once(reason: str) -> None:
@@ -159,10 +152,10 @@ def is_active() -> bool:
 def install(enabled: bool = True) -> bool:
     """Patch slayer (CPU paths only); returns whether the accelerator is active.
 
-    No-op returning False when ``enabled`` is False or S2S_ACCEL=0. On any
-    failed check it leaves stock slayer in place and warns once per process.
+    No-op returning False when ``enabled`` is False. On any failed check it
+    leaves stock slayer in place and warns once per process.
     """
-    if not (enabled and env_enabled()):
+    if not enabled:
         return False
     if is_active():
         return True
@@ -208,4 +201,4 @@ def _reset_warning() -> None:
     _warned = False
 
 
-__all__ = ["enabled", "env_enabled", "install", "is_active", "uninstall"]
+__all__ = ["enabled", "install", "is_active", "uninstall"]
