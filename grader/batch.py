@@ -45,7 +45,7 @@ from grader import calibration, report
 from grader.config import Config
 from grader.grade import KIT_VERSION, WORK, grade_submission
 from grader.results import CheckResult, GradeResult
-from grader.sandbox import SandboxUnavailable, bwrap_path
+from grader.sandbox import SandboxUnavailable, bwrap_path, why_no_sandbox
 from grader.submission import Submission, discover
 from solution import numerics
 
@@ -68,6 +68,7 @@ class BatchContext:
     calibration: calibration.Calibration
     token: str | None = None  # this batch's MARKER content: a worker that cannot read it does not share OUT
     kit_version: str | None = None  # the batch's kit: a worker on another one refuses
+    unsandboxed: bool = False  # run without bubblewrap where it is missing (trusted code only)
 
     @property
     def out(self) -> Path:
@@ -408,20 +409,24 @@ def _run_local(tasks: list[Submission], workers: int, ctx: BatchContext, step: C
             w.stop()
 
 
-def _worker_info(out_dir: str, token: str) -> tuple[str, str, bool, str]:
-    """Run on every Dask worker before the batch: (host, kit version, sees OUT, numerical mode)."""
+def _worker_info(out_dir: str, token: str) -> tuple[str, str, bool, str, str | None]:
+    """Run on every Dask worker before the batch: (host, kit version, sees OUT, numerical mode, no sandbox why)."""
     try:
         sees = (Path(out_dir) / MARKER).read_text().strip() == token
     except OSError:
         sees = False
-    return socket.gethostname(), KIT_VERSION, sees, numerics.label()
+    return socket.gethostname(), KIT_VERSION, sees, numerics.label(), why_no_sandbox()
 
 
-def _preflight(client, out_dir: str, token: str) -> None:
+def _preflight(client, ctx: "BatchContext") -> None:
     """Refuse to start when a connected worker cannot grade for this batch."""
     problems = []
     here = numerics.label()
-    for address, (host, version, sees, mode) in sorted(client.run(_worker_info, out_dir, token).items()):
+    sandbox = ctx.config.limits.sandbox
+    infos = client.run(_worker_info, ctx.out_dir, ctx.token or "")
+    for address, (host, version, sees, mode, no_sandbox) in sorted(infos.items()):
+        if no_sandbox and (sandbox == "require" or (sandbox == "auto" and not ctx.unsandboxed)):
+            problems.append(f"{address} ({host}) cannot sandbox: {no_sandbox} (or pass --unsandboxed)")
         if version != KIT_VERSION:
             problems.append(f"{address} ({host}) runs kit {version}, this machine {KIT_VERSION}")
         if mode != here:  # the worker evaluates: its numbers must be this machine's
@@ -453,7 +458,7 @@ def _run_dask(tasks: list[Submission], scheduler: str, ctx: BatchContext, step: 
 
     token = ctx.token or ""
     with Client(scheduler, timeout="60s") as client:
-        _preflight(client, ctx.out_dir, token)
+        _preflight(client, ctx)
         futures = {
             client.submit(grade_task, sub, ctx, key=f"s2s-grade-{token[:8]}-{sub.id}",
                           pure=False, retries=0): sub
@@ -495,6 +500,21 @@ def _exclusive(out_dir: Path) -> Iterator[None]:
         yield
 
 
+def _refuse_without_sandbox(config: Config, unsandboxed: bool) -> None:
+    """Safe by default: students' code never runs outside the sandbox unless someone said so."""
+    if config.limits.sandbox == "auto" and not unsandboxed and (why := why_no_sandbox()):
+        raise BatchError(
+            f"{why}: without it the submissions' code would run with resource limits only, with network "
+            "and with the grader's own file access. Install bubblewrap, or pass --unsandboxed "
+            "(grade_batch(..., unsandboxed=True)) to accept that risk for this batch; the rubric's "
+            "limits.sandbox = \"off\" turns the sandbox off for good."
+        )
+    try:
+        bwrap_path(config.limits)  # "require" refuses here; accepted "auto" says once what it runs with
+    except SandboxUnavailable as exc:
+        raise BatchError(str(exc)) from None
+
+
 def clean_stale(out_dir: Path) -> None:
     """Delete what an interrupted batch may have left: staging folders, runs, temporary files."""
     for name in (STAGE, WORK):
@@ -513,11 +533,15 @@ def grade_batch(
     scheduler: str | None = None,
     regrade: bool = False,
     progress: bool = True,
+    unsandboxed: bool = False,
 ) -> BatchSummary:
     """Grade every submission under `paths` into `out_dir`; returns what was done.
 
     workers: processes at once (default: the cores available; 0: in this process).
     scheduler: address of a Dask scheduler; the tasks go there instead.
+    unsandboxed: run the submissions' code without bubblewrap where it is missing
+    (the rubric's "auto"): only for code you trust (the kit's samples, your own
+    notebook). Without it such a batch stops before the first submission.
     Local workers are started with "spawn": a script that calls this needs the
     usual `if __name__ == "__main__":` guard.
     """
@@ -537,15 +561,12 @@ def grade_batch(
         try:
             if todo:
                 if not scheduler:  # refuse up front when the rubric requires a sandbox this machine lacks
-                    try:
-                        bwrap_path(config.limits)
-                    except SandboxUnavailable as exc:
-                        raise BatchError(str(exc)) from None
+                    _refuse_without_sandbox(config, unsandboxed)
                 cal = calibration.get(epochs, config.budget.seed, config.budget.accelerate)
                 note = calibration.describe_source(cal)
                 token = secrets.token_hex(16)
                 report.atomic_write(out_dir / MARKER, token + "\n")
-                ctx = BatchContext(str(out_dir), config, epochs, cal, token, KIT_VERSION)
+                ctx = BatchContext(str(out_dir), config, epochs, cal, token, KIT_VERSION, unsandboxed)
                 step = _progress(len(todo), progress)
                 if scheduler:
                     _run_dask(todo, scheduler, ctx, step, errors)

@@ -28,8 +28,10 @@ class Budget:
 
 @dataclass(frozen=True)
 class Limits:
-    cell_timeout_s: int = 1800
+    cell_timeout_s: int = 1800  # ceilings: grader/timeouts.py tightens both to the budget
     total_timeout_s: int = 3600
+    timeout_factor: float = 10.0  # x the reference's own training time at the same budget
+    timeout_floor_s: int = 300
     startup_timeout_s: int = 120
     memory_mb: int = 6144
     file_size_mb: int = 256

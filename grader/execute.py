@@ -31,6 +31,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from grader.config import Config, Limits
 from grader.sandbox import Watchdog, describe_exit, kernel_manager, reap
+from grader.timeouts import TimeLimits, rubric_limits
 from solution import homework, numerics
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -263,10 +264,9 @@ def stopped_message(cell: CellRef, reason: str) -> str:
     return f"{cell.label} was stopped: the grader killed the kernel: {reason}"
 
 
-def timeout_message(cell: CellRef, past_total: bool, limits: Limits) -> str:
+def timeout_message(cell: CellRef, past_total: bool, limits: TimeLimits) -> str:
     over = "the notebook's time budget" if past_total else "the per-cell limit"
-    return (f"timed out: {cell.label} ran past {over} "
-            f"({limits.cell_timeout_s} s per cell, {limits.total_timeout_s} s in all)")
+    return f"timed out: {cell.label} ran past {over} ({limits.describe()})"
 
 
 def killed_message(cell: CellRef, exit_description: str) -> str:
@@ -291,6 +291,7 @@ class _Run:
     km: Any
     watchdog: Watchdog
     limits: Limits
+    times: TimeLimits
     sandboxed: bool
     deadline: float
     result: Execution
@@ -315,7 +316,7 @@ class _Run:
             if role == "probe":
                 continue
             ref = cell_ref(self.nb, index)
-            self.client.timeout = self.timeout(1, self.limits.cell_timeout_s)
+            self.client.timeout = self.timeout(1, self.times.cell_s)
             started = time.perf_counter()
             try:
                 self.client.execute_cell(cell, index)
@@ -329,7 +330,7 @@ class _Run:
             except CellTimeoutError:
                 past_total = time.perf_counter() >= self.deadline - 1
                 self.fail(index, stopped_message(ref, self.watchdog.reason) if self.watchdog.reason
-                          else timeout_message(ref, past_total, self.limits))
+                          else timeout_message(ref, past_total, self.times))
                 return False
             except DeadKernelError:
                 self.dead(index)
@@ -351,7 +352,7 @@ class _Run:
     def probe(self) -> None:
         """The grader's probe, even after a student cell failed: it shows what the notebook built."""
         index = len(self.nb.cells) - 1
-        self.client.timeout = self.timeout(10, min(120, self.limits.cell_timeout_s))
+        self.client.timeout = self.timeout(10, min(120, self.times.cell_s))
         try:
             self.client.execute_cell(self.nb.cells[index], index)
             self.result.probe_ran = True
@@ -361,15 +362,17 @@ class _Run:
             self.dead(index)
 
 
-def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: int) -> Execution:
-    """Run `nb` in `workdir` (already prepared) under the configured limits."""
+def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: int,
+            times: TimeLimits | None = None) -> Execution:
+    """Run `nb` in `workdir` (already prepared) under the configured limits (`times`: the budget's)."""
     limits = config.limits
+    times = times or rubric_limits(limits)
     run_nb, budget_set = instrument(nb, config, epochs)
     result = Execution(workdir=workdir, notebook=run_nb, completed=False, budget_set=budget_set)
     km = kernel_manager(workdir, limits)
     client = _CappedClient(
         run_nb,
-        timeout=limits.cell_timeout_s,
+        timeout=times.cell_s,
         startup_timeout=limits.startup_timeout_s,
         kernel_name="python3",
         force_raise_errors=True,
@@ -382,8 +385,8 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     client.max_chars = limits.output_max_chars
     watchdog = Watchdog(km, workdir, limits)
     start = time.perf_counter()
-    run = _Run(run_nb, client, km, watchdog, limits, km.sandbox.bwrap is not None,
-               start + limits.total_timeout_s, result)
+    run = _Run(run_nb, client, km, watchdog, limits, times, km.sandbox.bwrap is not None,
+               start + times.total_s, result)
     try:
         with open(workdir / ".kernel" / "kernel.log", "wb") as log, client.setup_kernel(
             # cleanup_kc: we pass our own km, and nbclient only shuts down kernels it created itself.

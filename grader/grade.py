@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import artifacts, calibration, report
+from grader import artifacts, calibration, report, timeouts
 from grader.checks import Evidence, run_checks
 from grader.config import Config
 from grader.execute import Execution, execute, prepare_workdir
@@ -91,7 +91,7 @@ def grade_submission(
 
     if nb is not None:
         prepare_workdir(workdir)
-        run = execute(nb, workdir, config, epochs)
+        run = execute(nb, workdir, config, epochs, timeouts.for_budget(config.limits, cal, epochs))
     else:
         workdir.mkdir(parents=True, exist_ok=True)
         run = Execution(workdir=workdir, notebook=None, completed=False, error=problem)

@@ -79,16 +79,22 @@ def _bwrap_error(bwrap: str) -> str | None:
     return None if done.returncode == 0 else (done.stderr.strip() or f"exit status {done.returncode}")
 
 
+def why_no_sandbox() -> str | None:
+    """None when bubblewrap can build a sandbox on this machine, else why not (in words)."""
+    found = shutil.which("bwrap")
+    if found is None:
+        return "`bwrap` is not installed (apt-get install bubblewrap)"
+    error = _bwrap_error(found)
+    return None if error is None else f"`bwrap` cannot create a sandbox here: {error}"
+
+
 def bwrap_path(limits: Limits) -> str | None:
     """The bwrap binary to use, or None; says once when it falls back to limits alone."""
     if limits.sandbox == "off":
         return None
-    found = shutil.which("bwrap")
-    error = "`bwrap` is not installed (apt-get install bubblewrap)" if found is None else _bwrap_error(found)
+    error = why_no_sandbox()
     if error is None:
-        return found
-    if found is not None:
-        error = f"`bwrap` cannot create a sandbox here: {error}"
+        return shutil.which("bwrap")
     if limits.sandbox == "require":
         raise SandboxUnavailable(f"the rubric asks for the bubblewrap sandbox (limits.sandbox = 'require') but {error}")
     _warn_once(

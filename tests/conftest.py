@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from solution import numerics
 
 numerics.pin()  # before anything imports torch: the tests run in the kit's numerical mode
+
+
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def sandbox_missing(reason: str) -> None:
+    """Skip where a developer's machine has no bubblewrap; fail in CI, which must run the sandbox tests."""
+    if IN_CI:
+        pytest.fail(f"{reason}: CI must run the sandbox tests (.ci/run installs bubblewrap: "
+                    "apt-get install bubblewrap)", pytrace=False)
+    pytest.skip(reason)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

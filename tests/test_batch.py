@@ -24,6 +24,7 @@ import nbformat
 import pytest
 
 from grader import batch, calibration, report
+from solution import numerics
 from grader.batch import BatchError, already_graded, clean_stale, grade_batch
 from grader.config import DEFAULT_RUBRIC, load_config
 from grader.grade import KIT_VERSION
@@ -393,7 +394,8 @@ def test_workers_that_do_not_share_the_output_folder_are_refused(cluster, tmp_pa
     subs = tmp_path / "subs"
     _write(subs / "raises_halfway", make_sample("raises_halfway"))
     # what a worker on another machine sees: a marker that is not this batch's
-    monkeypatch.setattr(batch, "_worker_info", lambda out_dir, token: ("elsewhere", KIT_VERSION, False))
+    monkeypatch.setattr(batch, "_worker_info",
+                        lambda out_dir, token: ("elsewhere", KIT_VERSION, False, numerics.label(), None))
     with pytest.raises(BatchError, match="shared by this machine and every worker"):
         grade_batch([subs], tmp_path / "out", _config(), EPOCHS, scheduler=cluster.scheduler_address,
                     progress=False)
@@ -410,3 +412,48 @@ def test_required_sandbox_missing_refuses_the_batch_up_front(tmp_path: Path, mon
     with pytest.raises(batch.BatchError, match=r"limits.sandbox = 'require'.*apt-get install bubblewrap"):
         grade_batch([tmp_path / "subs"], tmp_path / "out", config, EPOCHS, workers=0, progress=False)
     assert not (tmp_path / "out" / "alice").exists()
+
+
+def test_no_sandbox_stops_a_batch_before_the_first_submission_unless_accepted(tmp_path: Path, monkeypatch) -> None:
+    import grader.sandbox
+
+    monkeypatch.setattr(grader.sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(grader.sandbox, "_warned", set())
+    sub = tmp_path / "subs" / "alice"
+    sub.mkdir(parents=True)
+    nbformat.write(make_sample("reference"), sub / "train.ipynb")
+    config = load_config()  # sandbox = "auto", as shipped
+    with pytest.raises(batch.BatchError) as refused:
+        grade_batch([tmp_path / "subs"], tmp_path / "out", config, EPOCHS, workers=0, progress=False)
+    assert str(refused.value) == (
+        "`bwrap` is not installed (apt-get install bubblewrap): without it the submissions' code would run "
+        "with resource limits only, with network and with the grader's own file access. Install bubblewrap, "
+        "or pass --unsandboxed (grade_batch(..., unsandboxed=True)) to accept that risk for this batch; the "
+        "rubric's limits.sandbox = \"off\" turns the sandbox off for good.")
+    assert not (tmp_path / "out" / "alice").exists()
+    seen = []  # accepted: the batch goes on to grade (stopped here at the calibration, to stay fast)
+    monkeypatch.setattr(batch.calibration, "get", lambda *a: seen.append(a) or (_ for _ in ()).throw(KeyError("stop")))
+    with pytest.warns(RuntimeWarning, match="resource limits only"), pytest.raises(KeyError, match="stop"):
+        grade_batch([tmp_path / "subs"], tmp_path / "out", config, EPOCHS, workers=0, progress=False,
+                    unsandboxed=True)
+    assert seen == [(EPOCHS, 0, True)]
+
+
+def test_the_cli_trusts_only_its_own_samples_and_the_student_check(tmp_path: Path, monkeypatch) -> None:
+    from grader import cli
+
+    calls = []
+
+    def fake(paths, out, config, epochs, *args, **kwargs):
+        calls.append(kwargs["unsandboxed"])
+        raise batch.BatchError("stop here")
+
+    monkeypatch.setattr(batch, "grade_batch", fake)
+    nb = tmp_path / "mine.ipynb"
+    nbformat.write(make_sample("reference"), nb)
+    assert cli.main(["grade", str(nb), "--out", str(tmp_path / "a")]) == 2
+    assert cli.main(["grade", str(nb), "--out", str(tmp_path / "b"), "--unsandboxed"]) == 2
+    assert cli.main(["grade", "--out", str(tmp_path / "c")]) == 2  # the bundled samples
+    with pytest.raises(batch.BatchError):
+        cli.main(["check", str(nb)])
+    assert calls == [False, True, True, True]

@@ -31,6 +31,7 @@ from grader.config import Config, Limits, load_config
 from grader.results import CheckResult, GradeResult
 from grader.sandbox import SandboxUnavailable, bwrap_path
 
+from conftest import sandbox_missing
 from corpus import Case, Env, cases
 
 pytestmark = pytest.mark.slow
@@ -164,7 +165,7 @@ def _expected(case: Case, sandboxed: bool) -> tuple[float, dict[str, str]]:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_case_gets_its_message_and_score(corpus: Graded, case: Case) -> None:
     if case not in corpus.cases:
-        pytest.skip(NO_BWRAP)
+        sandbox_missing(NO_BWRAP)
     result = corpus.results[case.name]
     score, messages = _expected(case, BWRAP)
     for check, fragment in messages.items():
@@ -253,7 +254,7 @@ LIMITS_ALONE = ("fork_bomb", "disk_filler", "segfault", "network")
 def test_limits_alone_stop_what_they_can(tmp_path: Path) -> None:
     """Without bubblewrap (sandbox = "off"): the watchdog and rlimits still end these; the network is open."""
     if not BWRAP:
-        pytest.skip("bubblewrap is absent: the corpus above already ran with the limits alone")
+        sandbox_missing("bubblewrap is absent: the corpus above already ran with the limits alone")
     chosen = [c for c in CASES if c.name in LIMITS_ALONE]
     graded = _run(tmp_path, "off", chosen)
     assert graded.errors == {}

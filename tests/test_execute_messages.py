@@ -10,6 +10,7 @@ from grader.execute import (
     timeout_message,
 )
 from grader.config import load_config
+from grader.timeouts import rubric_limits
 
 STUDENT, PREAMBLE, KERNEL = CellRef(None, 3), CellRef("preamble", None), CellRef(None, None)
 
@@ -46,7 +47,7 @@ def test_raised() -> None:
 
 
 def test_stopped_timed_out_killed_and_startup() -> None:
-    limits = Limits(cell_timeout_s=30, total_timeout_s=60)
+    limits = rubric_limits(Limits(cell_timeout_s=30, total_timeout_s=60))
     assert stopped_message(STUDENT, "the working directory grew past 1024 MiB") == \
         "cell 3 was stopped: the grader killed the kernel: the working directory grew past 1024 MiB"
     assert timeout_message(STUDENT, False, limits) == \

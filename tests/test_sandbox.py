@@ -1,7 +1,8 @@
 """The sandbox's parts, one at a time and without a kernel (the corpus, tests/test_corpus.py, runs kernels).
 
 Some tests need root (dropping to the sandbox uid) or a working bubblewrap;
-they are skipped, with the reason, where the machine has neither.
+they are skipped, with the reason, where the machine has neither; in CI a
+missing bubblewrap fails them instead (conftest.sandbox_missing).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from conftest import sandbox_missing
 from grader import sandbox
 from grader.artifacts import HDF5_PATH, own_file
 from grader.config import Limits
@@ -40,7 +42,13 @@ def _bwrap() -> str | None:
 
 
 BWRAP = _bwrap()
-needs_bwrap = pytest.mark.skipif(BWRAP is None, reason="bubblewrap is not installed or cannot run here")
+
+
+@pytest.fixture
+def needs_bwrap() -> str:
+    if BWRAP is None:
+        sandbox_missing("bubblewrap is not installed or cannot run here")
+    return BWRAP
 
 
 def _sh(prefix: list[str], script: str, **kwargs) -> subprocess.CompletedProcess:
@@ -103,9 +111,8 @@ def test_parent_folders_are_made_traversable_except_inside_read_only_binds() -> 
     assert sandbox._parent_dirs(targets, readonly=["/usr"]) == ["/opt", "/opt/kit", "/tmp/ci", "/tmp/ci/kit", "/home"]
 
 
-@needs_bwrap
 @needs_root
-def test_inside_the_sandbox(tmp_path: Path) -> None:
+def test_inside_the_sandbox(tmp_path: Path, needs_bwrap: str) -> None:
     work, runtime = tmp_path / "w", tmp_path / "k"
     (work / ".kernel").mkdir(parents=True), runtime.mkdir()
     sandbox.prepare(work, UID)
