@@ -41,7 +41,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from grader import calibration, report
+from grader import calibration, report, timeouts
+from grader.timeouts import TimeLimits
 from grader.config import Config
 from grader.grade import KIT_VERSION, WORK, grade_submission
 from grader.results import CheckResult, GradeResult
@@ -69,6 +70,7 @@ class BatchContext:
     token: str | None = None  # this batch's MARKER content: a worker that cannot read it does not share OUT
     kit_version: str | None = None  # the batch's kit: a worker on another one refuses
     unsandboxed: bool = False  # run without bubblewrap where it is missing (trusted code only)
+    times: TimeLimits | None = None  # the budget's time limits, measured once here, not in every worker
 
     @property
     def out(self) -> Path:
@@ -217,7 +219,8 @@ def _grade_staged(sub: Submission, ctx: BatchContext) -> tuple[str, float, str |
     workdir = stage / WORK / sub.id
     shutil.rmtree(stage / sub.id, ignore_errors=True)
     try:
-        graded = grade_submission(sub, stage, ctx.config, ctx.epochs, ctx.calibration, workdir=workdir)
+        graded = grade_submission(sub, stage, ctx.config, ctx.epochs, ctx.calibration, workdir=workdir,
+                                  times=ctx.times)
         report.publish(stage / sub.id, out / sub.id)
         return sub.id, graded.result.score, None
     except Exception:
@@ -566,7 +569,8 @@ def grade_batch(
                 note = calibration.describe_source(cal)
                 token = secrets.token_hex(16)
                 report.atomic_write(out_dir / MARKER, token + "\n")
-                ctx = BatchContext(str(out_dir), config, epochs, cal, token, KIT_VERSION, unsandboxed)
+                ctx = BatchContext(str(out_dir), config, epochs, cal, token, KIT_VERSION, unsandboxed,
+                                   timeouts.for_budget(config.limits, cal, epochs))
                 step = _progress(len(todo), progress)
                 if scheduler:
                     _run_dask(todo, scheduler, ctx, step, errors)

@@ -68,10 +68,12 @@ def grade_submission(
     epochs: int | None = None,
     cal: calibration.Calibration | None = None,
     workdir: Path | None = None,
+    times: timeouts.TimeLimits | None = None,
 ) -> Graded:
     """Grade `sub` and write out_dir/<id>/{results.json, executed.ipynb, feedback.html}.
 
-    The notebook runs in `workdir` (default out_dir/WORK/<id>), which is deleted afterwards.
+    The notebook runs in `workdir` (default out_dir/WORK/<id>), which is deleted afterwards;
+    `times`: its time limits (default: the budget's, from the calibration and this machine's speed).
     """
     from grader.measure import official_spikes
 
@@ -91,7 +93,7 @@ def grade_submission(
 
     if nb is not None:
         prepare_workdir(workdir)
-        run = execute(nb, workdir, config, epochs, timeouts.for_budget(config.limits, cal, epochs))
+        run = execute(nb, workdir, config, epochs, times or timeouts.for_budget(config.limits, cal, epochs))
     else:
         workdir.mkdir(parents=True, exist_ok=True)
         run = Execution(workdir=workdir, notebook=None, completed=False, error=problem)
