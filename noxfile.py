@@ -113,3 +113,24 @@ def calibrate(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Print the speed figures (one run, medians and ratios)."""
     _run(session, "-m", "grader.bench", *session.posargs)
+
+
+@nox.session
+def gradescope(session: nox.Session) -> None:
+    """Write dist/gradescope-autograder.zip, the bundle to upload to Gradescope (`-- --timeout-s S`)."""
+    _run(session, "-m", "grader.gradescope", "build", *session.posargs)
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """mutmut over the checks, scoring and HDF5 validation, against their fast tests."""
+    python = _kit_python(session)
+    session.run(python, "-m", "pip", "install", "-q", "-r", "requirements/mutate.txt", external=True)
+    env = {"PYTHONHASHSEED": "0"}
+    if not session.posargs:  # a whole run starts afresh: mutmut keeps old verdicts when tests change
+        import shutil
+
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    # `nox -s mutate -- NAME...` re-tests the named mutants only, keeping the others' verdicts.
+    session.run(python, str(ROOT / "tests" / "mutmut_run.py"), "run", *session.posargs, external=True, env=env)
+    session.run(str(Path(python).parent / "mutmut"), "results", external=True, env=env)
