@@ -9,7 +9,6 @@ requirements/lock.txt, pyproject.toml or the lava-dl pin change).
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 

@@ -41,7 +41,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from grader import calibration, report, timeouts
+from grader import calibration, overview, report, timeouts
 from grader.timeouts import TimeLimits
 from grader.config import Config
 from grader.grade import KIT_VERSION, WORK, grade_submission
@@ -437,7 +437,7 @@ def _preflight(client, ctx: "BatchContext") -> None:
                             "(start the worker after the kit's numerical mode is set: see README, "
                             "'Reproducibility')")
         if not sees:
-            problems.append(f"{address} ({host}) does not see {out_dir}")
+            problems.append(f"{address} ({host}) does not see {ctx.out_dir}")
     threaded = sorted(addr for addr, info in client.scheduler_info()["workers"].items()
                       if info.get("nthreads", 1) > 1)
     if threaded:
@@ -582,6 +582,7 @@ def grade_batch(
                     _run_local(todo, workers, ctx, step, errors, timeout_s)
         finally:
             gradebook = report.write_gradebook(out_dir)
+            overview.write_overview(out_dir)  # index.html, beside the gradebook
             with contextlib.suppress(OSError):
                 (out_dir / STAGE / WORK).rmdir()
                 (out_dir / STAGE).rmdir()
