@@ -41,7 +41,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from grader import calibration, report, timeouts
+from grader import calibration, overview, report, timeouts
 from grader.timeouts import TimeLimits
 from grader.config import Config
 from grader.grade import KIT_VERSION, WORK, grade_submission
@@ -582,6 +582,7 @@ def grade_batch(
                     _run_local(todo, workers, ctx, step, errors, timeout_s)
         finally:
             gradebook = report.write_gradebook(out_dir)
+            overview.write_overview(out_dir)  # index.html, beside the gradebook
             with contextlib.suppress(OSError):
                 (out_dir / STAGE / WORK).rmdir()
                 (out_dir / STAGE).rmdir()

@@ -25,10 +25,22 @@ def _config(args: argparse.Namespace):
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from grader.batch import BatchError, grade_batch
+    from grader import roster
     from grader.samples import write_samples
 
     config = _config(args)
     paths, epochs, trusted = args.paths, args.epochs, args.unsandboxed
+    class_list = None
+    if args.roster is not None:  # read before grading: a bad roster is said now, not after the batch
+        try:
+            class_list = roster.read_roster(args.roster, roster.parse_columns(args.roster_columns))
+        except roster.RosterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    elif args.roster_columns or args.export:
+        print("error: --roster-columns and --export need --roster FILE (the class list: id, name, email)",
+              file=sys.stderr)
+        return 2
     if not paths:
         paths = [write_samples(args.out / "_samples")]
         epochs = epochs or config.budget.sample_epochs
@@ -51,6 +63,21 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if summary.calibration:
         print(summary.calibration)
     print(f"gradebook: {summary.gradebook}")
+    if class_list is not None:
+        entries = roster.join(collect(args.out), class_list)
+        print(f"roster: {roster.summary(entries)} -> {roster.write_joined(entries, args.out / roster.ROSTER)}")
+        if "canvas" in args.export:
+            try:
+                canvas = roster.write_canvas(entries, args.out / roster.CANVAS, args.canvas_assignment)
+            except roster.RosterError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"canvas: {canvas} (assignment {args.canvas_assignment!r}; no grade left empty; "
+                  "only roster students)")
+        from grader.overview import write_overview
+
+        write_overview(args.out)  # again, now linking roster.csv and canvas.csv
+    print(f"overview: {args.out / 'index.html'}")
     return 1 if summary.errors else 0
 
 
@@ -121,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade even where bubblewrap is missing: the submissions' code then runs with "
                         "resource limits only, with network and your files (you accept the risk)")
     g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--roster", type=Path, metavar="FILE.csv",
+                   help="the class list (CSV: id, name, email): writes OUT/roster.csv, the gradebook joined with it "
+                        "(students without a submission, submissions not on the roster)")
+    g.add_argument("--roster-columns", metavar="FIELD=COLUMN,...",
+                   help="the roster's column names, e.g. id=student_id,name=full_name,email=mail "
+                        "(section=COLUMN too; email= when there is none)")
+    g.add_argument("--export", action="append", choices=["canvas"], default=[],
+                   help="canvas: also write OUT/canvas.csv for Canvas's gradebook import (needs --roster)")
+    g.add_argument("--canvas-assignment", default="HW8 problem 2", metavar="TITLE",
+                   help="the assignment column of canvas.csv (default: %(default)s; 'TITLE (ID)' as in Canvas's "
+                        "own export names an existing assignment by its id)")
     _common(g)
     g.set_defaults(func=cmd_grade)
 

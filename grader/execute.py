@@ -103,7 +103,9 @@ def _kernel_env() -> dict[str, str]:
            if k in KERNEL_ENV or k.startswith(("LC_", "S2S_", "NUMBA_"))}
     env.update(
         OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
-        MPLBACKEND="Agg", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1",
+        # matplotlib's inline backend (ipykernel's own default; headless like Agg): a figure a
+        # cell shows is kept in the executed notebook as image/png (grader/figure.py)
+        MPLBACKEND="module://matplotlib_inline.backend_inline", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1",
         PYTHONDONTWRITEBYTECODE="1",
     )
     env.update(numerics.environment())  # the kit's numerical mode, set before the kernel loads torch
@@ -119,11 +121,26 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + " [...]"
 
 
+# A figure a cell shows is not "printed": images have their own allowance, a figure of up to
+# IMAGE_MAX_BYTES per cell (grader/figure.py shows the last one) and IMAGES_MAX_CHARS in all.
+IMAGE_MAX_BYTES = 2 * 2**20
+IMAGE_MAX_CHARS = 4 * (IMAGE_MAX_BYTES // 3 + 1)  # the same as base64
+IMAGES_MAX_CHARS = 8 * IMAGE_MAX_CHARS
+
+
+def _is_image(mime: str) -> bool:
+    return mime.startswith("image/")
+
+
+def _size(value: object) -> int:
+    return len(value) if isinstance(value, str) else len(json.dumps(value))
+
+
 def _chars(content: dict) -> int:
-    """Characters an output message carries (its text and every data payload)."""
+    """Characters an output message prints: its text and every data payload but images."""
     n = len(content.get("text", "") or "")
-    for value in (content.get("data") or {}).values():
-        n += len(value) if isinstance(value, str) else len(json.dumps(value))
+    for mime, value in (content.get("data") or {}).items():
+        n += 0 if _is_image(mime) else _size(value)
     return n
 
 
@@ -131,13 +148,30 @@ class _CappedClient(NotebookClient):
     """An nbclient that stops storing a cell's output past `max_chars`: a print loop cannot fill the grader's memory.
 
     Errors are always kept, in short, so the executed notebook still shows why a cell failed.
+    Images (a figure the cell shows) count apart: up to IMAGE_MAX_CHARS a cell and
+    IMAGES_MAX_CHARS in all are kept, whatever the cell printed; past that they are not.
     """
 
     max_chars: int = 200_000
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.printed: dict[int, int] = {}  # cell index -> characters the cell sent
+        self.printed: dict[int, int] = {}  # cell index -> characters the cell sent (images apart)
+        self.drawn: dict[int, int] = {}  # cell index -> characters of the images the cell showed
+        self.images_kept = 0  # characters of images kept, all cells together
+
+    def _images(self, content: dict, cell_index: int) -> dict:
+        """The message's image payloads, taken out of it; {} past the cell's or the notebook's allowance."""
+        data = content.get("data") or {}
+        images = {mime: data.pop(mime) for mime in [m for m in data if _is_image(m)]}
+        size = sum(map(_size, images.values()))
+        if not size:
+            return images
+        self.drawn[cell_index] = self.drawn.get(cell_index, 0) + size
+        if self.drawn[cell_index] > IMAGE_MAX_CHARS or self.images_kept + size > IMAGES_MAX_CHARS:
+            return {}
+        self.images_kept += size
+        return images
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
         content = msg.get("content") or {}
@@ -145,18 +179,22 @@ class _CappedClient(NotebookClient):
             content["evalue"] = str(content.get("evalue", ""))[:2000]
             content["traceback"] = [str(t)[:2000] for t in (content.get("traceback") or [])[-20:]]
             return super().output(outs, msg, display_id, cell_index)
+        images = self._images(content, cell_index)
         used = self.printed.get(cell_index, 0)
         size = _chars(content)
         self.printed[cell_index] = used + size
         room = self.max_chars - used
         if size > room:
-            if room <= 0:
+            if room <= 0 and not images:
                 return None
+            room = max(room, 0)
             if "text" in content:
                 content["text"] = content["text"][:room]
             if "data" in content:
                 content["data"] = {k: v[:room] for k, v in content["data"].items()
                                    if isinstance(v, str) and k.startswith("text/")}
+        if images:
+            content["data"] = {**content.get("data", {}), **images}
         return super().output(outs, msg, display_id, cell_index)
 
 
@@ -168,7 +206,7 @@ def _clip_outputs(nb: nbformat.NotebookNode, max_chars: int, printed: dict[int, 
                 out["text"] = out["text"][:max_chars] + f"\n[... output clipped at {max_chars} characters]\n"
             data = out.get("data", {})
             for mime, value in list(data.items()):
-                if isinstance(value, str) and len(value) > max_chars:
+                if isinstance(value, str) and len(value) > (IMAGE_MAX_CHARS if _is_image(mime) else max_chars):
                     data[mime] = value[:max_chars] if mime.startswith("text/") else ""
         sent = (printed or {}).get(index, 0)
         if sent > max_chars and cell.cell_type == "code":

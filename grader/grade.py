@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import artifacts, calibration, report, timeouts
+from grader import artifacts, calibration, figure, report, timeouts
 from grader.checks import Evidence, run_checks
 from grader.config import Config
 from grader.execute import Execution, execute, prepare_workdir
@@ -70,7 +70,7 @@ def grade_submission(
     workdir: Path | None = None,
     times: timeouts.TimeLimits | None = None,
 ) -> Graded:
-    """Grade `sub` and write out_dir/<id>/{results.json, executed.ipynb, feedback.html}.
+    """Grade `sub` and write out_dir/<id>/{results.json, executed.ipynb, feedback.html, figure.png}.
 
     The notebook runs in `workdir` (default out_dir/WORK/<id>), which is deleted afterwards;
     `times`: its time limits (default: the budget's, from the calibration and this machine's speed).
@@ -141,7 +141,12 @@ def grade_submission(
     hdf5_file = workdir / artifacts.HDF5_PATH
     if hdf5.exists and hdf5_file.stat().st_size <= config.limits.hdf5_max_mb * 2**20:
         shutil.copyfile(hdf5_file, sub_dir / "network.net")
-    report.write_feedback(result, output, official_spikes()["target"], sub_dir / "feedback.html")
+    shown = figure.from_run(run)  # the student's own last figure (part 3's plot), when the notebook shows one
+    if shown.png is not None:
+        report.atomic_write(sub_dir / figure.FILE, shown.png)
+    else:
+        (sub_dir / figure.FILE).unlink(missing_ok=True)  # none from an earlier grading into this folder
+    report.write_feedback(result, output, official_spikes()["target"], sub_dir / "feedback.html", shown)
     report.write_results(result, sub_dir / "results.json")  # last: its presence marks "graded"
     shutil.rmtree(workdir, ignore_errors=True)
     return Graded(result, output)

@@ -18,11 +18,15 @@ import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 import numpy as np
 
 from grader.results import GradeResult
+
+if TYPE_CHECKING:
+    from grader.figure import StudentFigure
 
 RESULTS = "results.json"
 GRADEBOOK = "gradebook.csv"
@@ -72,6 +76,84 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+HIT_TOLERANCE_MS = 2  # the feedback's map of hits: as spike F1 at ±2 ms (grader.metrics) pairs spikes
+# hits quiet, the two mistakes loud: blue and vermillion (Okabe-Ito) stay apart for colour-blind eyes
+MAP_COLOURS = {"hit": "#BBBBBB", "miss": "#0072B2", "extra": "#D55E00"}
+
+
+def spike_map(output: np.ndarray, target: np.ndarray,
+              tolerance_ms: int = HIT_TOLERANCE_MS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hits, misses, extras), each a (k, 2) array of (neuron, time step) rows.
+
+    Spikes are paired as grader.metrics pairs them for spike F1 (its ``_matches``): per
+    neuron, greedily over the sorted spike times, an output spike with a distinct target
+    spike within ±tolerance_ms. A hit is a paired output spike (drawn at its own time),
+    a miss a target spike left unpaired, an extra an output spike left unpaired; so
+    len(hits) is metrics.spike_matches's matched count.
+    """
+    tgt = np.asarray(target) > 0
+    out = np.asarray(output).reshape(tgt.shape) > 0
+    found: dict[str, list[np.ndarray]] = {"hit": [], "miss": [], "extra": []}
+    for neuron, (o_row, t_row) in enumerate(zip(out, tgt)):
+        o, t = np.flatnonzero(o_row), np.flatnonzero(t_row)
+        o_hit, t_hit = np.zeros(len(o), bool), np.zeros(len(t), bool)
+        i = j = 0
+        while i < len(o) and j < len(t):
+            d = o[i] - t[j]
+            if abs(d) <= tolerance_ms:
+                o_hit[i] = t_hit[j] = True
+                i, j = i + 1, j + 1
+            elif d < 0:
+                i += 1
+            else:
+                j += 1
+        for kind, times in (("hit", o[o_hit]), ("miss", t[~t_hit]), ("extra", o[~o_hit])):
+            found[kind].append(np.column_stack((np.full(len(times), neuron), times)))
+    return tuple(np.concatenate(found[k]).astype(int) if found[k] else np.zeros((0, 2), int)
+                 for k in ("hit", "miss", "extra"))  # type: ignore[return-value]
+
+
+def _raster_panel(ax, spikes: np.ndarray, colour: str, label: str | None = None) -> None:
+    """Spikes as small squares; `spikes`: (k, 2) rows of (neuron, time step)."""
+    ax.plot(spikes[:, 1], spikes[:, 0], "s", markersize=1.8, markeredgewidth=0, color=colour, label=label)
+
+
+def _spike_figure(output: np.ndarray | None, target: np.ndarray):
+    """Target and output side by side (same axes), and below them the map of hits, misses and extras."""
+    import matplotlib.pyplot as plt
+
+    n, t = target.shape
+    rows = [1, 1.35] if output is not None else [1]  # the map below target and output, when there is an output
+    fig = plt.figure(figsize=(12, 3.6 * sum(rows) + 0.4))
+    grid = fig.add_gridspec(len(rows), 2, height_ratios=rows, hspace=0.35, wspace=0.08)
+    ax_t = fig.add_subplot(grid[0, 0])
+    ax_o = fig.add_subplot(grid[0, 1], sharex=ax_t, sharey=ax_t)
+    target_spikes = np.argwhere(target > 0)
+    _raster_panel(ax_t, target_spikes, "0.15")
+    ax_t.set(xlim=(0, t), ylim=(-0.5, n - 0.5), xlabel="time [ms]", ylabel="neuron",
+             title=f"target: {len(target_spikes):,} spikes")
+    ax_o.tick_params(labelleft=False)
+    if output is None:
+        ax_o.text(0.5, 0.5, "no evaluable Trained/network.net:\nno output to draw", ha="center", va="center",
+                  transform=ax_o.transAxes)
+        ax_o.set(xlabel="time [ms]", title="output of the exported network")
+        return fig
+    out = np.asarray(output).reshape(target.shape)
+    output_spikes = np.argwhere(out > 0)
+    _raster_panel(ax_o, output_spikes, "0.15")
+    ax_o.set(xlabel="time [ms]", title=f"output of the exported network: {len(output_spikes):,} spikes")
+    ax_m = fig.add_subplot(grid[1, :], sharex=ax_t, sharey=ax_t)
+    hits, misses, extras = spike_map(out, target)
+    for spikes, kind, label in ((hits, "hit", f"hit (output within ±{HIT_TOLERANCE_MS} ms of a target spike)"),
+                                (misses, "miss", "missed target spike"), (extras, "extra", "extra output spike")):
+        _raster_panel(ax_m, spikes, MAP_COLOURS[kind], f"{label}: {len(spikes):,}")
+    ax_m.set(xlabel="time [ms]", ylabel="neuron")
+    ax_m.set_title("where the output is right and wrong", pad=24)
+    ax_m.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, markerscale=4,
+                handletextpad=0.2, columnspacing=1.5)
+    return fig
+
+
 def _figures(result: GradeResult, output: np.ndarray | None, target: np.ndarray) -> list[tuple[str, str]]:
     import matplotlib
 
@@ -79,14 +161,7 @@ def _figures(result: GradeResult, output: np.ndarray | None, target: np.ndarray)
     import matplotlib.pyplot as plt
 
     figures = []
-    fig, ax = plt.subplots(figsize=(7, 7))
-    tn, tt = np.nonzero(target)
-    ax.plot(tt, tn, ".", markersize=6, color="0.75", label="target")
-    if output is not None:
-        on, ot = np.nonzero(output.reshape(target.shape))
-        ax.plot(ot, on, ".", markersize=2, color="C3", label="exported network")
-    ax.set(xlabel="time [ms]", ylabel="neuron", title="output vs target")
-    ax.legend(loc="upper right")
+    fig = _spike_figure(output, target)
     figures.append(("Output vs target (the exported network, run by the grader)", _png(fig)))
     plt.close(fig)
     if result.learning_curve:
@@ -98,11 +173,42 @@ def _figures(result: GradeResult, output: np.ndarray | None, target: np.ndarray)
     return figures
 
 
-def feedback_html(result: GradeResult, output: np.ndarray | None, target: np.ndarray) -> str:
-    """A self-contained page: checks, points, messages, the figures the score came from."""
+NO_FIGURE_SENTENCE = (
+    "Your notebook shows no figure: end part 3 by plotting the network's output against the target "
+    "(plt.plot(...), then plt.show()) so that the plot appears in the notebook, and here."
+)
+
+
+def student_figure_html(figure: "StudentFigure | None") -> str:
+    """The student's own last figure (part 3's plot), or one sentence on why there is none; '' if not looked for."""
     e = html.escape
+    if figure is None:
+        return ""
+    if figure.png is not None:
+        title = f"Your figure (the last one your notebook shows, cell {figure.cell})"
+        data = base64.b64encode(figure.png).decode()
+        return f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>"
+    if figure.count:
+        from grader.figure import MAX_BYTES, MAX_SIDE
+
+        sentence = (f"The last figure your notebook shows (cell {figure.cell}) cannot be shown here: "
+                    f"{figure.problem}. Show it as a PNG of at most {MAX_BYTES / 2**20:g} MiB and "
+                    f"{MAX_SIDE}×{MAX_SIDE} pixels (plt.show() with matplotlib's defaults does).")
+    else:
+        sentence = NO_FIGURE_SENTENCE
+    return f"<h2>Your figure</h2><p class='nofigure'>{e(sentence)}</p>"
+
+
+def feedback_html(result: GradeResult, output: np.ndarray | None, target: np.ndarray,
+                  figure: "StudentFigure | None" = None) -> str:
+    """A self-contained page: checks, points, messages, the figures the score came from, the student's own."""
+    e = html.escape
+
+    def points(c) -> str:
+        return f"{c.score:g} / {c.max_score:g}" + (" (not scored)" if c.max_score == 0 else "")
+
     rows = "".join(
-        f"<tr class='{c.status}'><td>{e(c.name)}</td><td>{c.score:g} / {c.max_score:g}</td>"
+        f"<tr class='{'unscored' if c.max_score == 0 else c.status}'><td>{e(c.name)}</td><td>{points(c)}</td>"
         f"<td>{e(c.message)}</td></tr>"
         for c in result.checks
     )
@@ -110,16 +216,16 @@ def feedback_html(result: GradeResult, output: np.ndarray | None, target: np.nda
     measurements = "".join(
         f"<tr><td>{e(str(k))}</td><td>{e(_fmt(v))}</td></tr>" for k, v in result.measurements.items()
     )
-    figures = "".join(
-        f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>"
-        for title, data in _figures(result, output, target)
-    )
+    drawn = [f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>"
+             for title, data in _figures(result, output, target)]
+    figures = "".join(drawn[:1]) + student_figure_html(figure) + "".join(drawn[1:])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>HW8 feedback: {e(result.submission_id)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ccc; padding: .4em; vertical-align: top; }}
 tr.passed td:nth-child(2) {{ background: #e6f4e6; }} tr.failed td:nth-child(2) {{ background: #fbe9e7; }}
+tr.unscored td:nth-child(2) {{ color: #666; }} p.nofigure {{ background: #fff4e5; padding: .6em; }}
 img {{ max-width: 100%; }}
 </style></head><body>
 <h1>HW8 problem 2 — {e(result.submission_id)}</h1>
@@ -143,8 +249,10 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def write_feedback(result: GradeResult, output: np.ndarray | None, target: np.ndarray, path: Path) -> None:
-    atomic_write(path, feedback_html(result, output, target))
+def write_feedback(result: GradeResult, output: np.ndarray | None, target: np.ndarray, path: Path,
+                   figure: "StudentFigure | None" = None) -> None:
+    """feedback.html; `figure`: the student's own last figure (grader.figure) for the page (None: not looked for)."""
+    atomic_write(path, feedback_html(result, output, target, figure))
 
 
 def collect(out_dir: Path) -> list[GradeResult]:
@@ -160,27 +268,42 @@ def collect(out_dir: Path) -> list[GradeResult]:
     return results
 
 
-def write_gradebook(out_dir: Path) -> Path:
-    """Rebuild gradebook.csv from the per-submission results; flags identical exported weights."""
-    results = collect(out_dir)
+def class_flags(results: list[GradeResult]) -> dict[str, list[str]]:
+    """Each submission's flags, plus what only the whole class shows: identical exported weights."""
     by_weights: dict[str, list[str]] = defaultdict(list)
     for r in results:
         digest = r.measurements.get("weights_sha256")
         if digest and not r.measurements.get("weights_origin"):  # the reference's or untrained: expected
             by_weights[digest].append(r.submission_id)
-    names = list(dict.fromkeys(c.name for r in results for c in r.checks))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", "score", "max_score", *names, "flags"])
+    flags: dict[str, list[str]] = {}
     for r in results:
-        flags = list(r.flags)
+        own = list(r.flags)
         twins = [s for s in by_weights.get(r.measurements.get("weights_sha256", ""), []) if s != r.submission_id]
         if twins:
             more = f" (+{len(twins) - TWINS_LISTED} more)" if len(twins) > TWINS_LISTED else ""
-            flags.append("identical exported weights as " + ", ".join(twins[:TWINS_LISTED]) + more)
+            own.append("identical exported weights as " + ", ".join(twins[:TWINS_LISTED]) + more)
+        flags[r.submission_id] = own
+    return flags
+
+
+GRADED_WITH = ("epochs", "kit_version", "numerics", "calibration")  # gradebook columns: how each was graded
+
+
+def write_gradebook(out_dir: Path) -> Path:
+    """Rebuild gradebook.csv from the per-submission results: points per check, how each submission was
+    graded (budget, kit version, numerical mode, calibration) and its flags (identical weights included)."""
+    results = collect(out_dir)
+    flags = class_flags(results)
+    names = list(dict.fromkeys(c.name for r in results for c in r.checks))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "score", "max_score", *names, *GRADED_WITH, "flags"])
+    for r in results:
         scores = {c.name: c.score for c in r.checks}
         writer.writerow([r.submission_id, f"{r.score:g}", f"{r.max_score:g}",
-                         *(f"{scores.get(n, 0):g}" for n in names), "; ".join(flags)])
+                         *(f"{scores.get(n, 0):g}" for n in names),
+                         r.epochs, r.kit_version, r.numerics, r.calibration_source,
+                         "; ".join(flags[r.submission_id])])
     path = out_dir / GRADEBOOK
     atomic_write(path, buf.getvalue())
     return path

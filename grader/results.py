@@ -16,9 +16,12 @@ class CheckResult:
     message: str
     details: dict[str, Any] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)  # what the instructor should look at, beyond the score
+    passed: bool | None = None  # a check's own verdict where points cannot say it (a 0-point check)
 
     @property
     def status(self) -> str:
+        if self.passed is not None:
+            return PASSED if self.passed else FAILED
         return PASSED if self.score >= self.max_score else FAILED
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import Evidence, check
+from grader import figure
 from grader.metrics import CORRELATION_SIGMA_MS, F1_TOLERANCES_MS
 from grader.results import CheckResult
 from solution import homework
@@ -187,3 +188,25 @@ def similarity_check(ev: Evidence, points: float) -> CheckResult:
         f"full points from {th.similarity_full:.0%}, none below {th.similarity_zero:.0%}"
     )
     return CheckResult("similarity", round(points * frac, 2), points, msg, {"similarity": sim, "ratio": ratio})
+
+
+NO_FIGURE = ("the executed notebook shows no figure: plot the output against the target in part 3 "
+             "and show it (plt.show())")
+
+
+@check("figure")
+def figure_check(ev: Evidence, points: float) -> CheckResult:
+    """Part 3's plot: a student cell shows a figure (the last one goes on the feedback page)."""
+    if ev.run.notebook is None:
+        return CheckResult("figure", 0.0, points, "no executed notebook: there is no figure to look for",
+                           passed=False)
+    fig = figure.from_run(ev.run)
+    if not fig.count:
+        return CheckResult("figure", 0.0, points, NO_FIGURE, passed=False)
+    shows = f"the notebook shows {fig.count} figure{'s' if fig.count > 1 else ''}"
+    if fig.size is not None:
+        width, height = fig.size
+        msg = f"{shows}; the last (cell {fig.cell}, {width}×{height} px) is on the feedback page"
+    else:
+        msg = f"{shows}; the last (cell {fig.cell}) cannot be shown: {fig.problem}"
+    return CheckResult("figure", points, points, msg, {"figures": fig.count, "cell": fig.cell}, passed=True)

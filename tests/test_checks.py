@@ -30,7 +30,7 @@ from grader.measure import Measurement, official_spikes
 from grader.results import CheckResult
 from grader.rubric import _linear, diagnose_shape, similarity_score
 
-KNOWN = ("execution", "dataset", "output_shape", "hdf5", "export", "loss", "similarity")
+KNOWN = ("execution", "dataset", "output_shape", "hdf5", "export", "loss", "similarity", "figure")
 LISTED = ", ".join(KNOWN)
 HDF5 = Path("Trained") / "network.net"
 
@@ -178,7 +178,7 @@ def test_config_misspelt_check(tmp_path: Path) -> None:
         load_config(path)
     assert str(exc.value) == (
         f"rubric {path}: [points] output_shap is not a check; the known checks are: "
-        "execution, dataset, output_shape, hdf5, export, loss, similarity"
+        "execution, dataset, output_shape, hdf5, export, loss, similarity, figure"
     )
 
 
@@ -203,7 +203,7 @@ def test_config_points_must_be_numbers(tmp_path: Path, value: str) -> None:
 def test_config_default_rubric_points() -> None:
     config = load_config()
     assert config.points == {"execution": 10.0, "dataset": 15.0, "output_shape": 10.0, "hdf5": 20.0,
-                             "export": 10.0, "loss": 20.0, "similarity": 15.0}
+                             "export": 10.0, "loss": 20.0, "similarity": 15.0, "figure": 0.0}
     assert config.max_score == 100.0
     assert config.thresholds == Thresholds(1.10, 2.0, 0.90, 0.50)
 

@@ -141,7 +141,7 @@ def test_tutorial_sized_tensors(graded) -> None:
 def test_hdf5_missing_a_group(graded) -> None:
     r = graded["results"]["missing_group"]
     assert _scores(r) == {"execution": 10, "dataset": 15, "output_shape": 10, "hdf5": 0,
-                          "export": 0, "loss": 0, "similarity": 0}
+                          "export": 0, "loss": 0, "similarity": 0, "figure": 0}
     assert r.check("hdf5").message == "`layer/1/neuron` is missing"
 
 
@@ -192,14 +192,15 @@ def test_reports_are_written(graded) -> None:
         data = json.loads((out / name / "results.json").read_text())
         assert {"score", "max_score", "execution_time", "output", "tests"} <= set(data)
         assert {t["name"] for t in data["tests"]} == {
-            "execution", "dataset", "output_shape", "hdf5", "export", "loss", "similarity"}
+            "execution", "dataset", "output_shape", "hdf5", "export", "loss", "similarity", "figure"}
         for t in data["tests"]:
             assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(t)
         html = (out / name / "feedback.html").read_text()
         assert "data:image/png;base64," in html and f"{data['score']:g} / 100" in html
         assert (out / name / "executed.ipynb").exists()
     rows = (out / "gradebook.csv").read_text().splitlines()
-    assert rows[0] == "id,score,max_score,execution,dataset,output_shape,hdf5,export,loss,similarity,flags"
+    assert rows[0] == ("id,score,max_score,execution,dataset,output_shape,hdf5,export,loss,similarity,figure,"
+                       "epochs,kit_version,numerics,calibration,flags")
     assert len(rows) == 1 + len(CASES)
     assert "Learning curve" in (out / "reference" / "feedback.html").read_text()
     # reference and no_parameters_cell share the seeded reference's weights: expected, not flagged
