@@ -317,6 +317,8 @@ def test_a_free_check_says_failed_when_it_found_nothing() -> None:
     missing = _figure_check(_run(_notebook(_code())), 0.0)
     assert (shown.score, shown.status) == (0.0, "passed")
     assert (missing.score, missing.status) == (0.0, "failed")
+    no_notebook = _figure_check(_run(None, completed=False), 0.0)
+    assert (no_notebook.score, no_notebook.status) == (0.0, "failed")
     assert CheckResult("x", 0.0, 0.0, "m").status == "passed"  # other checks: points decide
     assert CheckResult("x", 1.0, 2.0, "m").status == "failed"
 
