@@ -45,7 +45,7 @@ from grader import calibration, overview, report, timeouts
 from grader.timeouts import TimeLimits
 from grader.config import Config
 from grader.grade import KIT_VERSION, WORK, grade_submission
-from grader.results import CheckResult, GradeResult
+from grader.results import ERROR_FINGERPRINT, CheckResult, GradeResult
 from grader.sandbox import SandboxUnavailable, bwrap_path, why_no_sandbox
 from grader.submission import Submission, discover
 from solution import numerics
@@ -54,7 +54,6 @@ STAGE = "_tmp"  # OUT/_tmp/<id>: a submission's folder while it is built; OUT/_t
 INTAKE = "_intake"
 MARKER = ".s2s-batch"  # this batch's token: a worker that cannot read it does not share OUT
 LOCK = ".s2s-batch.lock"
-ERROR_FINGERPRINT = "error"  # config_fingerprint of a grader-error result: never trusted by a re-run
 TIMEOUT_MARGIN_S = 900  # a worker's wall-clock limit: the notebook's limits plus this (evaluation, reports)
 TASKS_PER_WORKER = 50  # a local worker process is replaced after this many submissions
 
@@ -139,7 +138,7 @@ def _landed(sub: Submission, out_dir: Path, error: bool) -> bool:
         result = report.read_results(out_dir / sub.id / report.RESULTS)
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return result.notebook_sha256 == sub.sha256 and (result.config_fingerprint == ERROR_FINGERPRINT) == error
+    return result.notebook_sha256 == sub.sha256 and result.is_grader_error == error
 
 
 # --- one submission, wherever it runs ------------------------------------------------------

@@ -97,11 +97,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         summary = grade_batch([args.notebook], out, config, epochs, workers=1, progress=False, regrade=True,
                               unsandboxed=True)
         (result,) = [r for r in collect(out) if r.submission_id in summary.graded]
-        for c in result.checks:
-            mark = "PASS" if c.status == "passed" else "FAIL"
-            print(f"  [{mark}] {c.name:13s} {c.score:5g}/{c.max_score:<3g} {c.message}")
-        for flag in result.flags:
-            print(f"  [FLAG] {flag}")
+        print("\n".join(result.summary_lines()))
         print(f"score at {epochs} epochs: {result.score:g} / {result.max_score:g}")
         return 0 if result.score >= result.max_score else 1
 

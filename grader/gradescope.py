@@ -104,11 +104,9 @@ def lava_dl_pin(root: Path = KIT_ROOT) -> str:
 
 
 def _course_epochs(root: Path) -> int:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    return int(tomllib.loads((Path(root) / "grader" / "rubric.toml").read_text())["budget"]["epochs"])
+    from grader.config import load_config
+
+    return load_config(Path(root) / "grader" / "rubric.toml").budget.epochs
 
 
 def _kit_version(root: Path) -> str:
@@ -337,10 +335,7 @@ def run(root: Path | None = None, epochs: int | None = None) -> int:
     atomic_write(root / "results" / "results.json", json.dumps(data, indent=2) + "\n")
     for line in notes:  # stdout: shown to instructors only
         print(line)
-    for c in result.checks:
-        print(f"  [{'PASS' if c.status == 'passed' else 'FAIL'}] {c.name:13s} {c.score:5g}/{c.max_score:<3g} {c.message}")
-    for flag in result.flags:
-        print(f"  [FLAG] {flag}")
+    print("\n".join(result.summary_lines()))
     print(f"score: {result.score:g} / {result.max_score:g} at {result.epochs} epochs "
           f"({result.execution_time:.0f} s) -> {root / 'results' / 'results.json'}")
     return 0

@@ -28,13 +28,9 @@ FEEDBACK = "feedback.html"
 FIGURE = "figure.png"  # the student's own last figure, where the grader saved one
 DOWNLOADS = (report.GRADEBOOK, "roster.csv", "canvas.csv")  # linked when present
 BINS = 10
-ERROR_FINGERPRINT = "error"  # grader.batch.ERROR_FINGERPRINT: a grader error, not a grade
 
 _e = html.escape
 
-
-def _is_error(r: GradeResult) -> bool:
-    return r.config_fingerprint == ERROR_FINGERPRINT
 
 
 def _href(*parts: str) -> str:
@@ -117,8 +113,8 @@ def overview_html(results: list[GradeResult], out_dir: Path) -> str:
     """The page for `results` (graded into out_dir, where the links and thumbnails point)."""
     out_dir = Path(out_dir)
     flags = report.class_flags(results)
-    errors = [r for r in results if _is_error(r)]
-    scored = [r for r in results if not _is_error(r)]
+    errors = [r for r in results if r.is_grader_error]
+    scored = [r for r in results if not r.is_grader_error]
     scores = [r.score for r in scored]
     max_score = Counter(r.max_score for r in scored).most_common(1)[0][0] if scored else 100.0
 
@@ -172,7 +168,7 @@ def overview_html(results: list[GradeResult], out_dir: Path) -> str:
         else:
             figure = "—"
         short = ", ".join(c.name for c in r.checks if c.status != "passed")
-        score = "error" if _is_error(r) else f"{_g(r.score)} / {_g(r.max_score)}"
+        score = "error" if r.is_grader_error else f"{_g(r.score)} / {_g(r.max_score)}"
         rows.append(
             f"<tr><td data-label='submission'>{link(sid)}</td><td data-label='score' class='num'>{score}</td>"
             f"<td data-label='short of full points'>{_e(short) or '—'}</td>"

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PASSED, FAILED = "passed", "failed"
+ERROR_FINGERPRINT = "error"  # config_fingerprint of a grader-error result: not a grade, never trusted by a re-run
 
 
 @dataclass
@@ -51,6 +52,16 @@ class GradeResult:
 
     def check(self, name: str) -> CheckResult:
         return next(c for c in self.checks if c.name == name)
+
+    @property
+    def is_grader_error(self) -> bool:
+        return self.config_fingerprint == ERROR_FINGERPRINT
+
+    def summary_lines(self) -> list[str]:
+        """One line per check and per flag, for a terminal."""
+        lines = [f"  [{'PASS' if c.status == PASSED else 'FAIL'}] {c.name:13s} {c.score:5g}/{c.max_score:<3g} {c.message}"
+                 for c in self.checks]
+        return lines + [f"  [FLAG] {flag}" for flag in self.flags]
 
     def to_gradescope(self) -> dict[str, Any]:
         """Gradescope's autograder results.json (score, tests[], output, visibility)."""

@@ -46,7 +46,6 @@ NO_SUBMISSION = "no submission"
 NOT_ON_ROSTER = "not on the roster"
 CANVAS_ASSIGNMENT = "HW8 problem 2"
 CANVAS_STUDENT_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
-ERROR_FINGERPRINT = "error"  # grader.batch.ERROR_FINGERPRINT: a grader error, not a grade
 MAX_BYTES = 20 * 2**20  # a roster of this size is not a roster
 
 
@@ -213,9 +212,6 @@ def read_roster(path: Path | str, columns: dict[str, str] | None = None) -> Rost
     return Roster(path, tuple(students))
 
 
-def _is_error(r: GradeResult) -> bool:
-    return r.config_fingerprint == ERROR_FINGERPRINT
-
 
 def join(results: Iterable[GradeResult], roster: Roster) -> list[Entry]:
     """Every roster student (roster order), then every submission not on the roster (by id)."""
@@ -226,7 +222,7 @@ def join(results: Iterable[GradeResult], roster: Roster) -> list[Entry]:
 
     def graded(entry: Entry, r: GradeResult) -> Entry:
         entry.submitted = True
-        if not _is_error(r):
+        if not r.is_grader_error:
             entry.score, entry.max_score = r.score, r.max_score
         entry.flags += flags[r.submission_id]
         return entry
