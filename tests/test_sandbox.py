@@ -186,6 +186,43 @@ def test_the_watchdog_names_the_limit_that_was_passed(tmp_path: Path) -> None:
     assert dog.check() == "its working directory grew past the limit of 10 files and folders"
 
 
+def test_the_watchdog_counts_tasks_once_a_second_and_the_disk_at_every_poll(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scanning /proc at every 0.25 s poll cost a grading 1.2 % of a core; once a second is enough."""
+    km = SimpleNamespace(sandbox=Mode(None, None), kernel_pid=None)
+    dog = Watchdog(km, tmp_path, Limits(processes=5), interval=0.02)
+    calls = {"tasks": 0, "disk": 0}
+
+    def tasks() -> int:
+        calls["tasks"] += 1
+        return 5 if calls["disk"] >= 40 else 1  # the limit is reached only after 40 polls
+
+    def disk(*args, **kwargs) -> tuple[int, int]:
+        calls["disk"] += 1
+        return 0, 0
+
+    monkeypatch.setattr(dog, "tasks", tasks)
+    monkeypatch.setattr(sandbox, "disk_usage", disk)
+    monkeypatch.setattr(sandbox, "TASKS_EVERY_S", 0.3)
+    monkeypatch.setattr(dog, "stop_kernel", lambda reason: setattr(dog, "reason", reason))
+    start = time.monotonic()
+    dog.start()
+    dog.join(timeout=10)
+    elapsed = time.monotonic() - start
+    assert not dog.is_alive()
+    assert dog.reason == "it reached the limit of 5 processes and threads (a fork bomb?)"
+    assert calls["disk"] >= 40
+    assert calls["tasks"] <= elapsed / 0.3 + 2  # not at each of the >= 40 disk polls
+
+
+def test_the_watchdog_still_counts_tasks_when_asked_to_check_now(tmp_path: Path) -> None:
+    km = SimpleNamespace(sandbox=Mode(None, None), kernel_pid=None)
+    dog = Watchdog(km, tmp_path, Limits(processes=2))
+    dog.tasks = lambda: 2  # type: ignore[method-assign]
+    assert dog.check() == "it reached the limit of 2 processes and threads (a fork bomb?)"
+    assert dog.check(tasks=False) is None
+
+
 @pytest.mark.skipif(not ROOT, reason="a root kernel without bwrap is what the session count watches")
 def test_the_watchdog_counts_a_root_kernels_session(tmp_path: Path) -> None:
     proc = subprocess.Popen(["/bin/sh", "-c", "sleep 30 & sleep 30 & wait"], start_new_session=True)

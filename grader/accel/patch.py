@@ -134,6 +134,12 @@ def _preflight() -> Optional[str]:
         problem = _check_targets()
         if problem:
             return problem
+        from grader.accel import cache
+
+        try:
+            cache.seed()  # before the kernels load: a sandboxed kernel then loads them instead of compiling
+        except OSError:
+            pass  # numba compiles them, as without a cache
         from grader.accel import kernels
 
         seconds = kernels.warm_up()
