@@ -9,6 +9,7 @@ requirements/lock.txt, pyproject.toml or the lava-dl pin change).
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -118,6 +119,22 @@ def bench(session: nox.Session) -> None:
 def gradescope(session: nox.Session) -> None:
     """Write dist/gradescope-autograder.zip, the bundle to upload to Gradescope (`-- --timeout-s S`)."""
     _run(session, "-m", "grader.gradescope", "build", *session.posargs)
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """Write dist/hw8-p2-student.zip, the student bundle (`-- --out PATH`)."""
+    _run(session, "-m", "grader.release", *session.posargs)
+
+
+@nox.session
+def lab(session: nox.Session) -> None:
+    """JupyterLab on assignment/ in the kit's environment (adds requirements/lab.txt's pins to it)."""
+    python = _kit_python(session)
+    session.run(python, "-m", "pip", "install", "-q", "-r", "requirements/lab.txt", external=True)
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers, CI machines
+    session.run(python, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT / 'assignment'}", *as_root,
+                *session.posargs, external=True)
 
 
 @nox.session

@@ -25,6 +25,8 @@ HDF5_PATH = Path(homework.NETWORK_HDF5)
 LOSS_PATH = Path(homework.LOSS_LOG)
 PROBE_DIR = Path("_grader")
 LAYERS = homework.LAYERS
+ARCHITECTURE = " -> ".join(map(str, LAYERS))
+MAX_LAYERS = 16  # blocks the grader rebuilds at most; a deeper export is refused before it is read
 NEURON_KEYS = ("type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike")
 MAX_CURVE_POINTS = 100_000
 
@@ -38,14 +40,32 @@ class Probe:
 
 @dataclass
 class HDF5Report:
+    """Trained/network.net against slayer's export of the homework's 200 -> 256 -> 200 network.
+
+    `problems`: every deviation from that export, in the student's words; the
+    hdf5 check pays for them. `evaluable`: the file is still a network the
+    grader can rebuild and run on the HW8 input (a chain of dense CUBA blocks
+    from 200 inputs to 200 outputs, any hidden sizes and depth within the
+    limits), so loss, similarity and export are measured on it all the same:
+    one deviation costs one check. `not_evaluable` says why not, when not.
+    """
+
     exists: bool
     problems: list[str] = field(default_factory=list)
-    evaluable: bool = False  # structure sound enough to rebuild and run
+    evaluable: bool = False
+    not_evaluable: str | None = None  # ends "the export was not evaluated because ..." (rubric.not_evaluated)
+    sizes: tuple[int, ...] | None = None  # neurons per layer, input to output, when the blocks chain
     weights_sha256: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.exists and not self.problems
+
+    def refuse(self, why: str) -> None:
+        """The file cannot be evaluated after all (grade.py: it failed to rebuild or run)."""
+        self.problems.append(why)
+        self.evaluable = False
+        self.not_evaluable = why
 
 
 def own_file(workdir: Path, relative: Path) -> tuple[Path | None, str | None]:
@@ -136,53 +156,230 @@ def _scalar(ds: Any) -> Any:
 
 
 def check_hdf5(workdir: Path, limits: Limits) -> HDF5Report:
-    """slayer's export_hdf5 structure for 200 -> 256 -> 200, one message per deviation."""
-    import hashlib
-
+    """Trained/network.net against slayer's export of 200 -> 256 -> 200, one message per deviation."""
     import h5py
 
     path, refused = own_file(workdir, HDF5_PATH)
     if path is None:
-        return HDF5Report(exists=False, problems=[refused or f"{HDF5_PATH} was not written (export the trained network)"])
+        why = refused or f"{HDF5_PATH} was not written (export the trained network)"
+        return HDF5Report(exists=False, problems=[why], not_evaluable=why)
     size = path.stat().st_size
     if size > limits.hdf5_max_mb * 2**20:
-        return HDF5Report(
-            exists=True,
-            problems=[f"{HDF5_PATH} is {size / 2**20:.1f} MiB (limit {limits.hdf5_max_mb} MiB): refused unread"],
-        )
-    report = HDF5Report(exists=True)
-    p = report.problems
-    digest = hashlib.sha256()
+        why = f"{HDF5_PATH} is {size / 2**20:.1f} MiB (limit {limits.hdf5_max_mb} MiB): refused unread"
+        return HDF5Report(exists=True, problems=[why], not_evaluable=why)
+    found = _Structure(limits)
     try:
         with h5py.File(path, "r") as h:
-            foreign = _foreign_storage(h)
-            if foreign:
-                p.append(foreign)
-                return report
-            if "layer" not in h or not isinstance(h["layer"], h5py.Group):
-                p.append("no group `layer` at the top of the file")
-                return report
-            group = h["layer"]
-            names = sorted(group.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
-            expected_names = [str(i) for i in range(len(LAYERS) - 1)]
-            for name in expected_names:
-                if name not in group:
-                    p.append(f"group `layer/{name}` is missing")
-            for name in names:
-                if name not in expected_names:
-                    p.append(f"extra entry `layer/{name}`: the network has {len(expected_names)} layers")
-            sound = not p
-            for i, name in enumerate(expected_names):
-                if name not in group:
-                    continue
-                n_in, n_out = LAYERS[i], LAYERS[i + 1]
-                sound &= _check_layer(group[name], f"layer/{name}", n_in, n_out, p, digest)
-            report.evaluable = sound and not p
+            found.read(h)
     except OSError as exc:
-        p.append(f"{HDF5_PATH} is not a readable HDF5 file ({exc})")
-        return report
-    report.weights_sha256 = digest.hexdigest() if report.evaluable else None
-    return report
+        found.deviation(f"{HDF5_PATH} is not a readable HDF5 file ({exc})", blocks=True)
+    evaluable = not found.blockers
+    return HDF5Report(
+        exists=True,
+        problems=found.problems,
+        evaluable=evaluable,
+        not_evaluable=None if evaluable else found.blockers[0],
+        sizes=found.sizes,
+        weights_sha256=found.digest.hexdigest() if evaluable else None,
+    )
+
+
+def architecture_deviation(sizes: tuple[int, ...]) -> tuple[str | None, str | None]:
+    """(what differs from 200 -> 256 -> 200, why the grader cannot run it), each None when nothing.
+
+    Hidden sizes and depth cost only the structure check; the input and output
+    sizes decide whether the network can run on the HW8 input at all.
+    """
+    differences, blocker = [], None
+    if sizes[0] != LAYERS[0]:
+        differences.append(f"wrong input size ({sizes[0]} neurons, expected {LAYERS[0]})")
+        blocker = f"the network takes {sizes[0]} inputs and the HW8 input has {LAYERS[0]} neurons"
+    hidden, expected = sizes[1:-1], LAYERS[1:-1]
+    if len(hidden) != len(expected):
+        differences.append(f"wrong number of hidden layers ({len(hidden)}, expected {len(expected)})")
+    else:
+        differences += [f"wrong hidden size ({got} neurons, expected {want})"
+                        for got, want in zip(hidden, expected) if got != want]
+    if sizes[-1] != LAYERS[-1]:
+        differences.append(f"wrong output size ({sizes[-1]} neurons, expected {LAYERS[-1]})")
+        blocker = blocker or f"the network has {sizes[-1]} outputs and the HW8 target has {LAYERS[-1]} neurons"
+    if not differences:
+        return None, None
+    found = " -> ".join(map(str, sizes))
+    return f"{HDF5_PATH} holds a {found} network, the homework's is {ARCHITECTURE}: {', '.join(differences)}", blocker
+
+
+class _Structure:
+    """One pass over an open export: its deviations, what stops a rebuild, its sizes, its weights' digest."""
+
+    def __init__(self, limits: Limits) -> None:
+        import hashlib
+
+        self.problems: list[str] = []
+        self.blockers: list[str] = []  # why the grader cannot rebuild and run it, first first
+        self.sizes: tuple[int, ...] | None = None
+        self.digest = hashlib.sha256()
+        self.limit_mb = limits.hdf5_max_mb
+        self.values_left = limits.hdf5_max_mb * 2**20 // 4  # float32 weights a plain file that size holds
+
+    def deviation(self, message: str, blocks: bool | str = False) -> None:
+        """A deviation from slayer's export; `blocks`: it stops a rebuild (True, or the reason in other words)."""
+        self.problems.append(message)
+        if blocks:
+            self.blockers.append(message if blocks is True else blocks)
+
+    def read(self, h: Any) -> None:
+        import h5py
+
+        foreign = _foreign_storage(h)
+        if foreign:
+            self.deviation(foreign, blocks=True)
+            return
+        if "layer" not in h or not isinstance(h["layer"], h5py.Group):
+            self.deviation("no group `layer` at the top of the file", blocks=True)
+            return
+        group = h["layer"]
+        numbered = {k: int(k) for k in group.keys() if k.isascii() and k.isdigit()}
+        names = {i: k for k, i in numbered.items() if str(i) == k}  # 0, 1, ...: not 01
+        extra = sorted(set(group.keys()) - set(names.values()), key=lambda k: (k not in numbered, numbered.get(k, 0), k))
+        count = max(names) + 1 if names else 0
+        if count > MAX_LAYERS:
+            self.deviation(f"`layer` holds {count} layers: the grader evaluates at most {MAX_LAYERS}", blocks=True)
+            return
+        if not names:
+            self.deviation("`layer` holds no layers: slayer's export writes one group per block, "
+                           "`layer/0`, `layer/1`, ...", blocks=True)
+        for first, last in _runs(i for i in range(count) if i not in names):
+            if first == last:
+                self.deviation(f"group `layer/{first}` is missing", blocks=True)
+            else:
+                self.deviation(f"groups `layer/{first}` to `layer/{last}` are missing", blocks=True)
+        for name in extra:
+            self.deviation(f"extra entry `layer/{name}`: slayer's export names its layers `0`, `1`, ... only",
+                           blocks=True)
+        sizes = {i: self.layer(group[names[i]], f"layer/{i}") for i in sorted(names)}
+        for i in range(count - 1):
+            a, b = sizes.get(i), sizes.get(i + 1)
+            if a is not None and b is not None and a[1] != b[0]:
+                self.deviation(f"`layer/{i}` has {a[1]} outputs but `layer/{i + 1}` takes {b[0]} inputs",
+                               blocks=True)
+                return
+        if names and len(names) == count and all(sizes.values()):
+            self.sizes = (sizes[0][0], *(sizes[i][1] for i in range(count)))
+            deviation, blocker = architecture_deviation(self.sizes)
+            if deviation:
+                self.deviation(deviation, blocks=blocker or False)
+
+    def layer(self, layer: Any, where: str) -> tuple[int, int] | None:
+        """Check one block's group against slayer's export; its (inFeatures, outFeatures) when both are sound."""
+        import h5py
+
+        if not isinstance(layer, h5py.Group):
+            self.deviation(f"`{where}` is a dataset, expected a group", blocks=True)
+            return None
+        for key in ("type", "shape", "inFeatures", "outFeatures", "weight", "neuron"):
+            if key not in layer:  # the grader rebuilds a block without `shape`, from its weight
+                self.deviation(f"`{where}/{key}` is missing", blocks=key != "shape")
+        if "type" in layer and self.small(layer["type"], where + "/type"):
+            kind = _scalar(layer["type"])
+            if kind != "dense":
+                self.deviation(f"`{where}/type` is {kind!r}, expected 'dense'",
+                               blocks=f"`{where}/type` is {kind!r}: the grader rebuilds dense blocks only")
+        n_in, n_out = self.features(layer, where, "inFeatures"), self.features(layer, where, "outFeatures")
+        if "shape" in layer and self.small(layer["shape"], where + "/shape") and n_out is not None:
+            got = np.asarray(layer["shape"][()]).reshape(-1).tolist()
+            if got != [n_out]:
+                self.deviation(f"`{where}/shape` is {got}, expected [{n_out}] (outFeatures)", blocks=True)
+        if "weight" in layer:
+            self.weight(layer["weight"], where + "/weight", n_in, n_out)
+        if "neuron" in layer:
+            self.neuron(layer["neuron"], where + "/neuron")
+        return None if n_in is None or n_out is None else (n_in, n_out)
+
+    def features(self, layer: Any, where: str, key: str) -> int | None:
+        if key not in layer or not self.small(layer[key], f"{where}/{key}"):
+            return None
+        if layer[key].size != 1:
+            self.deviation(f"`{where}/{key}` holds {layer[key].size} values, expected one integer", blocks=True)
+            return None
+        got = _scalar(layer[key])
+        if isinstance(got, str):
+            self.deviation(f"`{where}/{key}` holds the text {got!r}, expected an integer", blocks=True)
+        elif not isinstance(got, (int, np.integer)) or got < 1:
+            self.deviation(f"`{where}/{key}` is {got}, expected a positive integer", blocks=True)
+        else:
+            return int(got)
+        return None
+
+    def weight(self, w: Any, where: str, n_in: int | None, n_out: int | None) -> None:
+        import h5py
+
+        if not isinstance(w, h5py.Dataset):
+            self.deviation(f"`{where}` is not a dataset", blocks=True)
+        elif n_in is None or n_out is None:
+            return  # the layer's sizes are unknown (said above): nothing to compare the weight with
+        elif w.shape != (n_out, n_in):
+            hint = " (transposed)" if w.shape == (n_in, n_out) else ""
+            self.deviation(f"`{where}` has shape {w.shape}{hint}, expected ({n_out}, {n_in}) = (out, in)", blocks=True)
+        elif w.dtype.kind != "f":
+            self.deviation(f"`{where}` has dtype {w.dtype}, expected floating point", blocks=True)
+        elif w.size > self.values_left:
+            self.deviation(f"`{where}` holds {w.size} values, more than a {self.limit_mb} MiB export holds: "
+                           "refused unread", blocks=True)
+        else:
+            self.values_left -= w.size
+            values = w[()]
+            if not np.all(np.isfinite(values)):
+                self.deviation(f"`{where}` holds {int(np.sum(~np.isfinite(values)))} NaN/inf values", blocks=True)
+            self.digest.update(np.ascontiguousarray(values, dtype=np.float32).tobytes())
+
+    def neuron(self, neuron: Any, where: str) -> None:
+        import h5py
+
+        if not isinstance(neuron, h5py.Group):
+            self.deviation(f"`{where}` is not a group", blocks=True)
+            return
+        for key in NEURON_KEYS:
+            if key not in neuron:
+                self.deviation(f"`{where}/{key}` is missing", blocks=True)
+            else:
+                self.small(neuron[key], f"{where}/{key}")
+        if "type" in neuron and isinstance(neuron["type"], h5py.Dataset) and neuron["type"].size <= 1:
+            kind = _scalar(neuron["type"])
+            if kind != homework.NEURON_TYPE:
+                self.deviation(f"`{where}/type` is {kind!r}, expected {homework.NEURON_TYPE!r}",
+                               blocks=f"`{where}/type` is {kind!r}: the grader rebuilds "
+                                      f"{homework.NEURON_TYPE} neurons only")
+        for key in ("iDecay", "vDecay", "vThMant", "refDelay"):
+            if key in neuron and isinstance(neuron[key], h5py.Dataset) and neuron[key].size == 1:
+                if neuron[key].dtype.kind not in "iuf":
+                    self.deviation(f"`{where}/{key}` has dtype {neuron[key].dtype}, expected a number", blocks=True)
+
+    def small(self, ds: Any, where: str) -> bool:
+        """A dataset that should hold one small value; big ones are refused before they are read."""
+        import h5py
+
+        if not isinstance(ds, h5py.Dataset):
+            self.deviation(f"`{where}` is not a dataset", blocks=True)
+            return False
+        if ds.size > 16:
+            self.deviation(f"`{where}` holds {ds.size} values, expected one", blocks=True)
+            return False
+        if ds.dtype.kind == "O" and h5py.check_string_dtype(ds.dtype) is None:
+            self.deviation(f"`{where}` has an unsupported type", blocks=True)
+            return False
+        return True
+
+
+def _runs(indices: Any) -> list[tuple[int, int]]:
+    """Consecutive integers as (first, last) runs: 3, 4, 5, 8 -> (3, 5), (8, 8)."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
 
 
 def _foreign_storage(h: Any) -> str | None:
@@ -213,90 +410,3 @@ def _foreign_storage(h: Any) -> str | None:
     if not found:
         return None
     return f"{HDF5_PATH} refers outside itself ({'; '.join(found)}): refused, slayer's export holds plain data"
-
-
-def _check_layer(layer: Any, where: str, n_in: int, n_out: int, p: list[str], digest: Any) -> bool:
-    """Append this layer's deviations to `p`; return whether it can still be rebuilt."""
-    import h5py
-
-    if not isinstance(layer, h5py.Group):
-        p.append(f"`{where}` is a dataset, expected a group")
-        return False
-    sound = True
-    for key in ("type", "shape", "inFeatures", "outFeatures", "weight", "neuron"):
-        if key not in layer:
-            p.append(f"`{where}/{key}` is missing")
-            sound = False
-    if "type" in layer and _small(layer["type"], where + "/type", p):
-        kind = _scalar(layer["type"])
-        if kind != "dense":
-            p.append(f"`{where}/type` is {kind!r}, expected 'dense'")
-    for key, want in (("inFeatures", n_in), ("outFeatures", n_out)):
-        if key in layer and _small(layer[key], f"{where}/{key}", p):
-            got = _scalar(layer[key])
-            if isinstance(got, str):
-                p.append(f"`{where}/{key}` holds the text {got!r}, expected the integer {want}")
-                sound = False
-            elif not isinstance(got, (int, np.integer)) or int(got) != want:
-                p.append(f"`{where}/{key}` is {got}, expected {want}")
-                sound = False
-    if "shape" in layer and _small(layer["shape"], where + "/shape", p):
-        got = np.asarray(layer["shape"][()]).reshape(-1).tolist()
-        if got != [n_out]:
-            p.append(f"`{where}/shape` is {got}, expected [{n_out}]")
-    if "weight" in layer:
-        w = layer["weight"]
-        if not isinstance(w, h5py.Dataset):
-            p.append(f"`{where}/weight` is not a dataset")
-            sound = False
-        elif w.shape != (n_out, n_in):
-            hint = " (transposed)" if w.shape == (n_in, n_out) else ""
-            p.append(f"`{where}/weight` has shape {w.shape}{hint}, expected ({n_out}, {n_in}) = (out, in)")
-            sound = False
-        elif w.dtype.kind != "f":
-            p.append(f"`{where}/weight` has dtype {w.dtype}, expected floating point")
-            sound = False
-        else:
-            values = w[()]
-            if not np.all(np.isfinite(values)):
-                p.append(f"`{where}/weight` holds {int(np.sum(~np.isfinite(values)))} NaN/inf values")
-                sound = False
-            digest.update(np.ascontiguousarray(values, dtype=np.float32).tobytes())
-    if "neuron" in layer:
-        neuron = layer["neuron"]
-        if not isinstance(neuron, h5py.Group):
-            p.append(f"`{where}/neuron` is not a group")
-            return False
-        for key in NEURON_KEYS:
-            if key not in neuron:
-                p.append(f"`{where}/neuron/{key}` is missing")
-                sound = False
-            elif not _small(neuron[key], f"{where}/neuron/{key}", p):
-                sound = False
-        if "type" in neuron and isinstance(neuron["type"], h5py.Dataset) and neuron["type"].size <= 1:
-            kind = _scalar(neuron["type"])
-            if kind != "CUBA":
-                p.append(f"`{where}/neuron/type` is {kind!r}, expected 'CUBA'")
-                sound = False
-        for key in ("iDecay", "vDecay", "vThMant", "refDelay"):
-            if key in neuron and isinstance(neuron[key], h5py.Dataset) and neuron[key].size == 1:
-                if neuron[key].dtype.kind not in "iuf":
-                    p.append(f"`{where}/neuron/{key}` has dtype {neuron[key].dtype}, expected a number")
-                    sound = False
-    return sound
-
-
-def _small(ds: Any, where: str, p: list[str]) -> bool:
-    """A dataset that should hold one small value; refuse big ones before reading."""
-    import h5py
-
-    if not isinstance(ds, h5py.Dataset):
-        p.append(f"`{where}` is not a dataset")
-        return False
-    if ds.size > 16:
-        p.append(f"`{where}` holds {ds.size} values, expected one")
-        return False
-    if ds.dtype.kind == "O" and h5py.check_string_dtype(ds.dtype) is None:
-        p.append(f"`{where}` has an unsupported type")
-        return False
-    return True

@@ -45,7 +45,7 @@ from grader import calibration, overview, report, timeouts
 from grader.timeouts import TimeLimits
 from grader.config import Config
 from grader.grade import KIT_VERSION, WORK, grade_submission
-from grader.results import ERROR_FINGERPRINT, CheckResult, GradeResult
+from grader.results import ERROR_FINGERPRINT, GraderFault, grader_error_result
 from grader.sandbox import SandboxUnavailable, bwrap_path, why_no_sandbox
 from grader.submission import Submission, discover
 from solution import numerics
@@ -144,25 +144,28 @@ def _landed(sub: Submission, out_dir: Path, error: bool) -> bool:
 # --- one submission, wherever it runs ------------------------------------------------------
 
 
-def _grader_error(sub: Submission, out_dir: Path | str, config: Config, epochs: int, error: str) -> None:
-    """Record a failure of the grader itself as a result, so the batch goes on and it shows."""
+def _grader_error(sub: Submission, out_dir: Path | str, config: Config, epochs: int, error: str,
+                  reason: str | None = None) -> None:
+    """Record a failure of the grader itself as a result with no score, so the batch goes on, it shows,
+    and the next run retries it. `reason`: one line saying what failed (default: the error's last line);
+    `error`: the whole story (a traceback), kept for the instructor."""
     out_dir = Path(out_dir)
-    checks = [
-        CheckResult(name, 0.0, pts, "not graded: internal grader error (see flags); ask the instructor")
-        for name, pts in config.points.items()
-    ]
     lines = error.strip().splitlines() or ["unknown error"]
-    result = GradeResult(
-        submission_id=sub.id, notebook_sha256=sub.sha256, checks=checks, epochs=epochs,
-        flags=[f"grader error: {lines[-1][:300]}"], config_fingerprint=ERROR_FINGERPRINT,
-        kit_version=KIT_VERSION, measurements={"grader_traceback": error[-4000:]},
-    )
+    result = grader_error_result(sub.id, sub.sha256, epochs, reason or lines[-1][:300], error, KIT_VERSION)
     staged = out_dir / STAGE / sub.id
     shutil.rmtree(staged, ignore_errors=True)
     shutil.rmtree(out_dir / STAGE / WORK / sub.id, ignore_errors=True)
     staged.mkdir(parents=True)
+    report.write_error_feedback(result, staged / report.FEEDBACK)
     report.write_results(result, staged / report.RESULTS)
     report.publish(staged, out_dir / sub.id)
+
+
+def fault_reason(exc: BaseException) -> str:
+    """One line on what failed: a GraderFault's own words, or the grader's exception."""
+    if isinstance(exc, GraderFault):
+        return str(exc)
+    return f"internal error in the grader: {type(exc).__name__}: {exc}"
 
 
 class WorkerMismatch(RuntimeError):
@@ -189,8 +192,8 @@ def _check_worker(out_dir: Path, token: str | None, kit_version: str | None) -> 
             )
 
 
-def grade_task(sub: Submission, ctx: BatchContext) -> tuple[str, float, str | None]:
-    """One submission, in whichever process or cluster worker runs it: (id, score, error).
+def grade_task(sub: Submission, ctx: BatchContext) -> tuple[str, float | None, str | None]:
+    """One submission, in whichever process or cluster worker runs it: (id, score, error); no score on error.
 
     Never raises for a grading problem: a grader error becomes an error result
     (except when OUT cannot be written from here; the batch records that one).
@@ -202,7 +205,7 @@ def grade_task(sub: Submission, ctx: BatchContext) -> tuple[str, float, str | No
     try:
         _check_worker(out, ctx.token, ctx.kit_version)
     except WorkerMismatch as exc:
-        return sub.id, 0.0, str(exc)
+        return sub.id, None, str(exc)
     # One grading at a time per process: the sandbox gives each grading process one uid and ends
     # every process of that uid after a run, so two gradings in threads of one Dask worker would
     # end each other's kernels. Give Dask workers one thread each (README) for parallelism.
@@ -213,7 +216,7 @@ def grade_task(sub: Submission, ctx: BatchContext) -> tuple[str, float, str | No
 _ONE_AT_A_TIME = threading.Lock()
 
 
-def _grade_staged(sub: Submission, ctx: BatchContext) -> tuple[str, float, str | None]:
+def _grade_staged(sub: Submission, ctx: BatchContext) -> tuple[str, float | None, str | None]:
     out, stage = ctx.out, ctx.out / STAGE
     workdir = stage / WORK / sub.id
     shutil.rmtree(stage / sub.id, ignore_errors=True)
@@ -222,10 +225,10 @@ def _grade_staged(sub: Submission, ctx: BatchContext) -> tuple[str, float, str |
                                   times=ctx.times)
         report.publish(stage / sub.id, out / sub.id)
         return sub.id, graded.result.score, None
-    except Exception:
+    except Exception as exc:  # the grader's own fault, whatever it is: no score, retried next run
         error = traceback.format_exc()
-        _grader_error(sub, out, ctx.config, ctx.epochs, error)
-        return sub.id, 0.0, error
+        _grader_error(sub, out, ctx.config, ctx.epochs, error, fault_reason(exc))
+        return sub.id, None, error
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -169,6 +169,17 @@ def untrained_weights_sha256(seed: int) -> str | None:
         return weights_digest(Path(tmp))
 
 
+def weights_origin(digest: str | None, cal: Calibration) -> str | None:
+    """"reference" or "untrained" when an export holds exactly those weights (seeded CPU training repeats them)."""
+    if digest is None:
+        return None
+    if digest == cal.weights_sha256:
+        return "reference"
+    if digest == untrained_weights_sha256(cal.seed):
+        return "untrained"
+    return None
+
+
 def get(epochs: int, seed: int, accelerate: bool = True) -> Calibration:
     """The calibration for (epochs, seed) on this machine, computed and cached on first use."""
     found = load(epochs, seed)

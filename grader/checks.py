@@ -35,6 +35,9 @@ class Evidence:
     official: "dict[str, np.ndarray]"  # the HW8 input and target
     calibration: "Calibration"  # the reference at the same budget and seed
     thresholds: "Thresholds"
+    # "reference" or "untrained" when the exported weights are exactly those (calibration.weights_origin)
+    weights_origin: str | None = None
+    learning_curve: "list[float] | None" = None  # Trained/loss.txt as the notebook wrote it (never scored)
 
 
 Check = Callable[[Evidence, float], "CheckResult"]

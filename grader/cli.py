@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
+from grader import selfcheck
 from grader.config import load_config
 
 
@@ -55,7 +55,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from grader.report import collect
 
     for r in collect(args.out):
-        print(f"{r.submission_id:32s} {r.score:6g} / {r.max_score:g}  {'; '.join(r.flags)}")
+        if r.is_grader_error:
+            print(f"{r.submission_id:32s} {r.grader_error} (retried by the next run)")
+        else:
+            print(f"{r.submission_id:32s} {r.score:6g} / {r.max_score:g}  {'; '.join(r.flags)}")
     if summary.skipped:
         print(f"skipped (already graded): {', '.join(summary.skipped)}")
     for sid, err in summary.errors.items():
@@ -82,24 +85,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from grader.batch import grade_batch
-    from grader.report import collect
+    from grader import selfcheck
 
     config = _config(args)
     epochs = args.epochs or config.budget.check_epochs
-    if not args.notebook.exists():
-        print(f"error: no such notebook: {args.notebook}", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="s2s-check-") as tmp:
-        out = Path(args.out) if args.out else Path(tmp)
-        print(f"checking {args.notebook} at {epochs} epochs (the course grades at {config.budget.epochs})")
-        # a student's own notebook on their own machine (which may have no bubblewrap)
-        summary = grade_batch([args.notebook], out, config, epochs, workers=1, progress=False, regrade=True,
-                              unsandboxed=True)
-        (result,) = [r for r in collect(out) if r.submission_id in summary.graded]
-        print("\n".join(result.summary_lines()))
-        print(f"score at {epochs} epochs: {result.score:g} / {result.max_score:g}")
-        return 0 if result.score >= result.max_score else 1
+    return selfcheck.run_check(args.notebook, args.out, config, epochs)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -132,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description="HW8 spike-to-spike autograder")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    g = sub.add_parser("grade", help="grade submissions (folders, notebooks, zips, or folders of them)")
+    g = sub.add_parser("grade", help="grade submissions (folders, notebooks, zips, or folders of them)",
+                       epilog="exit status: 0 every submission graded, 1 some not graded (grading machine "
+                              "error: no score, retried by the next run), 2 the batch could not start")
     g.add_argument("paths", nargs="*", type=Path)
     g.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: grades/)")
     g.add_argument("--workers", type=int,
@@ -158,9 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(g)
     g.set_defaults(func=cmd_grade)
 
-    c = sub.add_parser("check", help="student self-check at a small budget")
+    c = sub.add_parser("check", help="student self-check at a small budget",
+                       description="Grade your notebook as the course does, at a small budget: prints each check, "
+                                   "the score, how long the course budget takes, and where the feedback page is.",
+                       epilog=selfcheck.EXIT_STATUSES)
     c.add_argument("notebook", nargs="?", type=Path, default=Path("assignment/train.ipynb"))
-    c.add_argument("--out", type=Path, help="keep the feedback here")
+    c.add_argument("--out", type=Path, default=selfcheck.DEFAULT_OUT,
+                   help="where the feedback page, executed notebook and grader log go (default: %(default)s/)")
     _common(c)
     c.set_defaults(func=cmd_check)
 

@@ -6,9 +6,13 @@ the accelerator) before the first cell, the budget after the cell tagged
 shapes and the notebook's own output. The probe runs even when a student
 cell failed, so a notebook that raises half way still shows what it built.
 
-Whatever stops a run is said in words the student can act on: the cell, and
-which limit (timeout, memory, processes, disk) or crash (exit status, signal)
-stopped it. The kernel is always shut down and its leftovers ended
+Whatever stops a run is said in words the student can act on: the cell as
+Jupyter shows it (`grader.cells`), and which limit (timeout, memory,
+processes, disk), crash (exit status, signal) or known mistake
+(`grader.hints`) stopped it. What is the grading machine's fault (a kernel
+that cannot start, the grader's own preamble failing) is not the student's:
+it is recorded as `Execution.grader_fault`, and the submission is not
+graded. The kernel is always shut down and its leftovers ended
 (`sandbox.reap`), and no cell's output can grow the grader's memory past
 `limits.output_max_chars`.
 """
@@ -21,7 +25,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +33,17 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from grader.cells import GRADER_CELL, CellRef, cell_ref, failing_line, with_line
 from grader.config import Config, Limits
+from grader.hints import budget_assignments, error_hint
 from grader.sandbox import Watchdog, describe_exit, kernel_manager, reap
 from grader.timeouts import TimeLimits, rubric_limits
 from solution import homework, numerics
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DATA_FILES = homework.DATA_FILES
-GRADER_CELL = "grader"  # metadata key marking the cells the grader added
+PROBE_MODULE = "grader.probe"  # what the grader's preamble and probe import in the kernel
+KIT_PACKAGES = ("grader", "solution")  # the kit's packages: a kernel that cannot import them is the machine's fault
 
 
 @dataclass
@@ -45,22 +52,29 @@ class Execution:
     notebook: nbformat.NotebookNode  # as executed, grader cells included
     completed: bool  # every student cell ran without error
     error: str | None = None
-    failed_cell: int | None = None  # index among the submission's own cells
+    failed_cell: int | None = None  # index among the submission's own cells (markdown included)
+    grader_fault: str | None = None  # the grading machine, not the notebook, stopped the run: not graded
+    epochs: int | None = None  # the budget injected after the `parameters` cell
     budget_set: bool = False
+    budget_overrides: list[str] = field(default_factory=list)  # cells that set the budget after the injection
     probe_ran: bool = False
     wall_s: float = 0.0
     cell_s: float = 0.0  # time inside the submission's own cells and the grader's preamble
     notes: list[str] = field(default_factory=list)
-    clipped_output: dict[int, int] = field(default_factory=dict)  # student cell -> characters it printed
+    clipped_output: dict[str, int] = field(default_factory=dict)  # student cell (its label) -> characters printed
 
 
 def prepare_workdir(workdir: Path) -> None:
-    """A fresh folder holding pristine copies of the HW8 data, nothing else."""
+    """A fresh folder holding pristine copies of the HW8 data and the notebook's checks, nothing else."""
+    from grader.handout import CHECK_FILES
+
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     for name in DATA_FILES:
         shutil.copyfile(DATA_DIR / name, workdir / name)
+    for name, source in CHECK_FILES.items():  # the notebook's `import hw8_check` (never trusted)
+        shutil.copyfile(source, workdir / name)
 
 
 def _grader_cell(role: str, source: str) -> nbformat.NotebookNode:
@@ -76,10 +90,12 @@ def instrument(nb: nbformat.NotebookNode, config: Config, epochs: int) -> tuple[
     cells = list(nb.cells)
     for cell in cells:  # a student's own grader-looking metadata must not confuse us
         cell.metadata.pop(GRADER_CELL, None)
+        if cell.cell_type == "code":  # prompts are this run's: a cell that never runs shows none
+            cell.execution_count = None
     budget = config.budget
     preamble = _grader_cell(
         "preamble",
-        "import grader.probe as _grader_probe\n"
+        f"import {PROBE_MODULE} as _grader_probe\n"
         f"_grader_probe.preamble(seed={budget.seed}, accelerate={budget.accelerate!r})",
     )
     params_at = next(
@@ -89,7 +105,7 @@ def instrument(nb: nbformat.NotebookNode, config: Config, epochs: int) -> tuple[
     )
     if params_at is not None:
         cells.insert(params_at + 1, _grader_cell("parameters", f"{homework.BUDGET_VARIABLE} = {int(epochs)}\nmake_animations = False"))
-    probe = _grader_cell("probe", "import grader.probe as _grader_probe\n_grader_probe.run(globals())")
+    probe = _grader_cell("probe", f"import {PROBE_MODULE} as _grader_probe\n_grader_probe.run(globals())")
     nb.cells = [preamble, *cells, probe]
     return nb, params_at is not None
 
@@ -216,40 +232,10 @@ def _clip_outputs(nb: nbformat.NotebookNode, max_chars: int, printed: dict[int, 
             ))
 
 
-def clipped_cells(nb: nbformat.NotebookNode, printed: dict[int, int], max_chars: int) -> dict[int, int]:
-    """{student cell index: characters printed} for the cells whose output was clipped."""
-    return {_student_index(nb, i): n for i, n in sorted(printed.items())
+def clipped_cells(nb: nbformat.NotebookNode, printed: dict[int, int], max_chars: int) -> dict[str, int]:
+    """{student cell (grader.cells label): characters printed} for the cells whose output was clipped."""
+    return {cell_ref(nb, i).label: n for i, n in sorted(printed.items())
             if n > max_chars and GRADER_CELL not in nb.cells[i].metadata}
-
-
-# errno (as `[Errno N]` in a message) -> what the sandbox did; filled in with the limits.
-ERRNO_HINTS = {
-    27: "each file the notebook writes is limited to {file_size_mb} MiB",
-    30: "outside its working directory the sandbox is read-only",
-    13: "the sandbox lets a notebook write only in its working directory",
-    1: "the notebook runs as an unprivileged user",
-    11: "the sandbox allows {processes} processes and threads",
-    101: "the sandbox has no network",
-    111: "the sandbox has no network",
-    -2: "the sandbox has no network",
-    -3: "the sandbox has no network",
-}
-
-
-def error_hint(ename: str, evalue: str, limits: Limits, sandboxed: bool) -> str:
-    """A few words on which limit a cell's exception comes from, or ''."""
-    if ename == "MemoryError":
-        return f" (the kernel may use at most {limits.memory_mb} MiB of memory)"
-    match = re.search(r"\[Errno (-?\d+)\]", evalue or "")
-    if not match:
-        return ""
-    errno_ = int(match.group(1))
-    if errno_ in (101, 111, -2, -3, 13, 1, 30) and not sandboxed:
-        return ""  # without bubblewrap these are the machine's own answers
-    if errno_ == 11 and ename != "BlockingIOError":
-        return ""
-    hint = ERRNO_HINTS.get(errno_)
-    return f" ({hint.format(**asdict(limits))})" if hint else ""
 
 
 def _log_tail(workdir: Path, lines: int = 5) -> str:
@@ -266,35 +252,22 @@ def _log_tail(workdir: Path, lines: int = 5) -> str:
 # --- what stopped a run, in words: pure functions, each testable without a kernel ---------------
 
 
-@dataclass(frozen=True)
-class CellRef:
-    """A cell of the instrumented notebook as the student's messages name it."""
-
-    role: str | None  # the grader's own cell ("preamble", "parameters", "probe"), or None
-    student_index: int | None  # index among the submission's own cells, for a student cell
-
-    @property
-    def label(self) -> str:
-        if self.role:
-            return f"the grader's {self.role} cell"
-        if self.student_index is None:
-            return "the kernel"
-        return f"cell {self.student_index}"
-
-
-def cell_ref(nb: nbformat.NotebookNode, index: int | None) -> CellRef:
-    if index is None:
-        return CellRef(None, None)
-    role = nb.cells[index].metadata.get(GRADER_CELL)
-    return CellRef(role, None if role else _student_index(nb, index))
-
-
 def raised_message(cell: CellRef, ename: str, evalue: str, hint: str = "") -> str:
-    """A cell's own exception."""
+    """A cell's own exception: the cell, the failing line when known, the exception, a hint."""
     if cell.role:
         return f"{cell.label} failed: {ename}: {_short(evalue)}"
     said = f": {_short(evalue)}" if str(evalue).strip() else ""
-    return f"{cell.label} raised {ename}{said}{hint}"
+    return f"{cell.label} raised {ename}{cell.at}{said}{hint}"
+
+
+def preamble_message(ename: str, evalue: str) -> str:
+    """The grader's own first cell failed: the kernel cannot grade (never the notebook's fault)."""
+    message = raised_message(CellRef("preamble", None), ename, evalue)
+    missing = re.match(r"No module named '([\w.]+)'", str(evalue or ""))
+    if ename == "ModuleNotFoundError" and missing and missing.group(1).split(".")[0] in KIT_PACKAGES:
+        message += (" (the kernel cannot import the kit's own code: the sandbox or the kernel's PYTHONPATH "
+                    "does not show the kit's grader/ and solution/ packages)")
+    return message
 
 
 def stopped_message(cell: CellRef, reason: str) -> str:
@@ -313,8 +286,13 @@ def killed_message(cell: CellRef, exit_description: str) -> str:
 
 
 def startup_message(error: str, log_tail: str) -> str:
-    """The kernel never ran (e.g. a sandbox problem)."""
-    return f"the kernel could not run: {_short(error)}" + (f" (kernel log: {_short(log_tail)})" if log_tail else "")
+    """The kernel never ran (e.g. a sandbox problem): the grading machine's fault."""
+    return f"the kernel could not start: {_short(error)}" + (f" (kernel log: {_short(log_tail)})" if log_tail else "")
+
+
+def lost_message(error: str) -> str:
+    """The grader lost its kernel mid-run for a reason of its own (not a cell's exception, timeout or crash)."""
+    return f"the grader lost the kernel: {_short(error)}"
 
 
 # --- the runner ---------------------------------------------------------------------------------
@@ -335,8 +313,23 @@ class _Run:
     result: Execution
 
     def fail(self, index: int | None, message: str) -> None:
+        """What stopped the run at cell `index`; in the grader's preamble, before any of the
+        notebook's code ran, that is the grading machine's fault."""
         self.result.error = message
-        self.result.failed_cell = cell_ref(self.nb, index).student_index
+        ref = cell_ref(self.nb, index)
+        self.result.failed_cell = ref.student_index
+        if ref.role == "preamble":
+            self.result.grader_fault = message
+
+    def run_cell(self, cell: nbformat.NotebookNode, index: int) -> None:
+        """One cell; the grader's own keep no prompt, so the student's get Jupyter's In [n] (grader.cells)."""
+        if GRADER_CELL in cell.metadata:
+            try:
+                self.client.execute_cell(cell, index, store_history=False)
+            finally:
+                cell.execution_count = None
+        else:
+            self.client.execute_cell(cell, index)
 
     def timeout(self, floor: int, cap: int) -> int:
         return int(max(floor, min(cap, self.deadline - time.perf_counter())))
@@ -357,11 +350,15 @@ class _Run:
             self.client.timeout = self.timeout(1, self.times.cell_s)
             started = time.perf_counter()
             try:
-                self.client.execute_cell(cell, index)
+                self.run_cell(cell, index)
             except CellExecutionError as exc:
                 if reason := self.stop_reason():
                     self.fail(index, stopped_message(ref, reason))
                     return False
+                if role == "preamble":
+                    self.fail(index, preamble_message(exc.ename, exc.evalue))
+                    return False
+                ref = with_line(ref, cell.source, failing_line(exc.traceback, cell.get("execution_count")))
                 hint = error_hint(exc.ename, exc.evalue, self.limits, self.sandboxed)
                 self.fail(index, raised_message(ref, exc.ename, exc.evalue, hint))
                 return True
@@ -392,7 +389,7 @@ class _Run:
         index = len(self.nb.cells) - 1
         self.client.timeout = self.timeout(10, min(120, self.times.cell_s))
         try:
-            self.client.execute_cell(self.nb.cells[index], index)
+            self.run_cell(self.nb.cells[index], index)
             self.result.probe_ran = True
         except (CellExecutionError, CellTimeoutError) as exc:
             self.result.notes.append(f"probe failed: {_short(exc)}")
@@ -406,7 +403,8 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     limits = config.limits
     times = times or rubric_limits(limits)
     run_nb, budget_set = instrument(nb, config, epochs)
-    result = Execution(workdir=workdir, notebook=run_nb, completed=False, budget_set=budget_set)
+    result = Execution(workdir=workdir, notebook=run_nb, completed=False, epochs=int(epochs), budget_set=budget_set,
+                       budget_overrides=[cell_ref(run_nb, i).label for i in budget_assignments(run_nb)])
     km = kernel_manager(workdir, limits)
     client = _CappedClient(
         run_nb,
@@ -425,16 +423,20 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     start = time.perf_counter()
     run = _Run(run_nb, client, km, watchdog, limits, times, km.sandbox.bwrap is not None,
                start + times.total_s, result)
+    started = False
     try:
         with open(workdir / ".kernel" / "kernel.log", "wb") as log, client.setup_kernel(
             # cleanup_kc: we pass our own km, and nbclient only shuts down kernels it created itself.
             cwd=str(workdir), env=_kernel_env(), stdout=log, stderr=log, cleanup_kc=True,
         ):
+            started = True
             watchdog.start()
             if run.cells():
                 run.probe()
-    except RuntimeError as exc:  # the kernel failed to start, e.g. a sandbox problem
-        result.error = startup_message(str(exc), _log_tail(workdir))
+    except RuntimeError as exc:  # the kernel failed to start (e.g. the sandbox), or nbclient lost it
+        log_tail = _log_tail(workdir)
+        result.error = result.grader_fault = (lost_message(str(exc)) if started
+                                              else startup_message(str(exc), log_tail))
     finally:
         watchdog.stop()
         reap(km)

@@ -21,10 +21,11 @@ import base64
 import binascii
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nbformat
 
+from grader.cells import student_cell
 from grader.execute import GRADER_CELL, IMAGE_MAX_BYTES, Execution, cell_ref
 
 FILE = "figure.png"  # beside feedback.html; the class overview shows OUT/<id>/figure.png
@@ -44,6 +45,7 @@ class StudentFigure:
     png: bytes | None = None  # the last one, validated; None when there is none or it is refused
     size: tuple[int, int] | None = None  # its (width, height) in pixels
     problem: str | None = None  # why the last one is refused
+    where: str = field(default="", compare=False)  # that cell as messages name it (grader.cells)
 
     @property
     def shown(self) -> bool:
@@ -131,12 +133,13 @@ def student_figure(nb: nbformat.NotebookNode | None, through: int | None = None)
     if not images:
         return StudentFigure(0)
     cell, payload = images[-1]
+    where = student_cell(nb, cell).label
     try:
         png = decode(payload)
         size = png_size(png)
     except ValueError as exc:
-        return StudentFigure(len(images), cell, problem=str(exc))
-    return StudentFigure(len(images), cell, png, size)
+        return StudentFigure(len(images), cell, problem=str(exc), where=where)
+    return StudentFigure(len(images), cell, png, size, where=where)
 
 
 def from_run(run: Execution) -> StudentFigure:

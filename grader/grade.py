@@ -14,7 +14,7 @@ from grader import artifacts, calibration, figure, report, timeouts
 from grader.checks import Evidence, run_checks
 from grader.config import Config
 from grader.execute import Execution, execute, prepare_workdir
-from grader.results import GradeResult
+from grader.results import GradeResult, GraderFault
 from grader.measure import Measurement
 from grader.submission import Submission, SubmissionError, load_notebook
 from solution import numerics
@@ -57,7 +57,7 @@ def _measure(report_: artifacts.HDF5Report, workdir: Path, probe: artifacts.Prob
     try:
         return measure(workdir / artifacts.HDF5_PATH, official_spikes(), kernel_output=probe.arrays.get("output"))
     except Exception as exc:  # a file that passed the structure check but still cannot run
-        report_.problems.append(f"the exported network could not be run: {type(exc).__name__}: {exc}")
+        report_.refuse(f"the exported network could not be run: {type(exc).__name__}: {exc}")
         return None
 
 
@@ -74,6 +74,8 @@ def grade_submission(
 
     The notebook runs in `workdir` (default out_dir/WORK/<id>), which is deleted afterwards;
     `times`: its time limits (default: the budget's, from the calibration and this machine's speed).
+    Raises GraderFault when the grading machine, not the notebook, stopped the run (a kernel that
+    cannot start, the grader's own preamble failing): that is no grade, and nothing is written.
     """
     from grader.measure import official_spikes
 
@@ -94,6 +96,8 @@ def grade_submission(
     if nb is not None:
         prepare_workdir(workdir)
         run = execute(nb, workdir, config, epochs, times or timeouts.for_budget(config.limits, cal, epochs))
+        if run.grader_fault:  # the machine's fault, not the notebook's: no grade (grader.batch records it)
+            raise GraderFault(run.grader_fault)
     else:
         workdir.mkdir(parents=True, exist_ok=True)
         run = Execution(workdir=workdir, notebook=None, completed=False, error=problem)
@@ -101,9 +105,12 @@ def grade_submission(
     hdf5 = artifacts.check_hdf5(workdir, config.limits)
     curve = artifacts.read_learning_curve(workdir)
     evaluation = _measure(hdf5, workdir, probe)
+    origin = calibration.weights_origin(hdf5.weights_sha256, cal)  # seeded CPU training repeats these bits
 
     evidence = Evidence(run=run, intake_problem=problem, probe=probe, hdf5=hdf5, measurement=evaluation,
-                        official=official_spikes(), calibration=cal, thresholds=config.thresholds)
+                        official=official_spikes(), calibration=cal, thresholds=config.thresholds,
+                        weights_origin=origin,
+                        learning_curve=curve)
     checks = run_checks(evidence, points)
     flags = [flag for c in checks for flag in c.flags]
     if nb is not None and not run.budget_set:
@@ -113,11 +120,8 @@ def grade_submission(
         measurements.update(evaluation.figures())
     if hdf5.weights_sha256:
         measurements["weights_sha256"] = hdf5.weights_sha256
-        # Seeded CPU training is deterministic: equal weights are expected for these two.
-        if hdf5.weights_sha256 == cal.weights_sha256:
-            measurements["weights_origin"] = "reference"
-        elif hdf5.weights_sha256 == calibration.untrained_weights_sha256(config.budget.seed):
-            measurements["weights_origin"] = "untrained"
+    if origin:
+        measurements["weights_origin"] = origin
     wall = time.perf_counter() - start
     result = GradeResult(
         submission_id=sub.id,

@@ -289,10 +289,10 @@ def grade(root: Path, epochs: int | None = None, timeout_s: int | None = None):
     """Grade root/submission at `epochs` (default: the course budget) -> (GradeResult, lines for stdout).
 
     Always a result: a submission without a notebook gets the kit's intake message
-    as its execution check, a failure of the grader itself the kit's error result.
+    as its execution check, a failure of the grader itself the kit's error result (no score).
     """
     from grader import calibration, report
-    from grader.batch import _grader_error, grade_batch
+    from grader.batch import _grader_error, fault_reason, grade_batch
     from grader.config import load_config
     from grader.grade import WORK, grade_submission
     from grader.submission import Submission
@@ -317,19 +317,38 @@ def grade(root: Path, epochs: int | None = None, timeout_s: int | None = None):
         notes.append(calibration.describe_source(cal))
         graded = grade_submission(sub, out, config, epochs, cal, workdir=out / WORK / SUBMISSION_ID)
         return graded.result, notes
-    except Exception:  # the grader itself failed: the kit's error result, so the student sees a message
+    except Exception as exc:  # the grader itself failed: the kit's error result (no score)
         error = traceback.format_exc()
-        _grader_error(sub, out, config, epochs, error)
+        _grader_error(sub, out, config, epochs, error, fault_reason(exc))
         return report.read_results(out / SUBMISSION_ID / report.RESULTS), notes + [f"grader error:\n{error}"]
 
 
+GRADER_ERROR_NOTE = (
+    "No results.json written: this is a fault of the grading machine, not of the submission, so it gets no "
+    "score. Gradescope shows it as \"The autograder failed to execute correctly\"; fix the cause above, then "
+    "rerun the autograder on this submission (or Regrade All Submissions).")
+
+
 def run(root: Path | None = None, epochs: int | None = None) -> int:
-    """run_autograder: grade root/submission into root/results/results.json (Gradescope's format)."""
+    """run_autograder: grade root/submission into root/results/results.json (Gradescope's format).
+
+    A grader error writes no results.json and exits 1: Gradescope records a run without a valid
+    results.json as "The autograder failed to execute correctly", with no score, for the instructor
+    to rerun; a results.json would have been a grade (0 or otherwise). Its reason goes to stdout,
+    which Gradescope shows to instructors.
+    """
     from grader.report import atomic_write
 
     root = Path(root or autograder_root()).resolve()
     (root / "results").mkdir(parents=True, exist_ok=True)
+    (root / "results" / "results.json").unlink(missing_ok=True)  # a stale one must not stand in for this run
     result, notes = grade(root, epochs)
+    if result.is_grader_error:
+        for line in notes:
+            print(line)
+        print(result.grader_error)
+        print(GRADER_ERROR_NOTE)
+        return 1
     data = result.to_gradescope()
     data["output"] = f"{data['output']} {SANDBOX_NOTE}"
     atomic_write(root / "results" / "results.json", json.dumps(data, indent=2) + "\n")

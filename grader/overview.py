@@ -168,7 +168,7 @@ def overview_html(results: list[GradeResult], out_dir: Path) -> str:
         else:
             figure = "—"
         short = ", ".join(c.name for c in r.checks if c.status != "passed")
-        score = "error" if r.is_grader_error else f"{_g(r.score)} / {_g(r.max_score)}"
+        score = "not graded" if r.is_grader_error else f"{_g(r.score)} / {_g(r.max_score)}"
         rows.append(
             f"<tr><td data-label='submission'>{link(sid)}</td><td data-label='score' class='num'>{score}</td>"
             f"<td data-label='short of full points'>{_e(short) or '—'}</td>"

@@ -22,11 +22,15 @@ OFFICIAL_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def preamble(seed: int, accelerate: bool) -> None:
-    """Seed every generator and pin one torch thread before the first student cell."""
+    """Seed every generator, pin one torch thread and, without CUDA, send CUDA placement to the CPU."""
     import numpy as np
     import torch
 
     torch.set_num_threads(1)
+    if not torch.cuda.is_available():  # a notebook written for a GPU runs on the CPU, as its CPU twin would
+        from grader import cpu_redirect
+
+        cpu_redirect.install()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -111,5 +115,8 @@ def run(ns: dict[str, Any], out_dir: str = PROBE_DIR) -> None:
         except Exception as exc:
             meta["errors"]["network"] = f"{net_var}(input) raised {type(exc).__name__}: {exc}"
 
+    from grader import cpu_redirect
+
+    meta[cpu_redirect.PROBE_KEY] = cpu_redirect.requested()  # CUDA placements that ran on the CPU
     np.savez(Path(out_dir) / "probe.npz", **arrays)
     Path(out_dir, "probe.json").write_text(json.dumps(meta))

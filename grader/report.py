@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 import nbformat
 import numpy as np
 
-from grader.results import GradeResult
+from grader.results import NOT_YOUR_FAULT, GradeResult
 
 if TYPE_CHECKING:
     from grader.figure import StudentFigure
 
 RESULTS = "results.json"
+FEEDBACK = "feedback.html"
 GRADEBOOK = "gradebook.csv"
 TWINS_LISTED = 10  # "identical exported weights as …": names listed before "(+N more)"
 
@@ -185,13 +186,13 @@ def student_figure_html(figure: "StudentFigure | None") -> str:
     if figure is None:
         return ""
     if figure.png is not None:
-        title = f"Your figure (the last one your notebook shows, cell {figure.cell})"
+        title = f"Your figure: the last one your notebook shows, from {figure.where}"
         data = base64.b64encode(figure.png).decode()
         return f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>"
     if figure.count:
         from grader.figure import MAX_BYTES, MAX_SIDE
 
-        sentence = (f"The last figure your notebook shows (cell {figure.cell}) cannot be shown here: "
+        sentence = (f"The last figure your notebook shows, from {figure.where}, cannot be shown here: "
                     f"{figure.problem}. Show it as a PNG of at most {MAX_BYTES / 2**20:g} MiB and "
                     f"{MAX_SIDE}×{MAX_SIDE} pixels (plt.show() with matplotlib's defaults does).")
     else:
@@ -239,6 +240,25 @@ graded in {result.execution_time:.0f} s.</p>
 process; numbers the notebook prints are not used.</p>
 </body></html>
 """
+
+
+def error_feedback_html(result: GradeResult) -> str:
+    """The page of a submission the grading machine could not grade: no score, what failed, what happens next."""
+    e = html.escape
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>HW8 feedback: {e(result.submission_id)}</title>
+<style>body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}
+p.error {{ background: #fff4e5; padding: .6em; }}</style></head><body>
+<h1>HW8 problem 2 — {e(result.submission_id)}</h1>
+<p class="error"><strong>{e(result.grader_error)}</strong></p>
+<p>{e(NOT_YOUR_FAULT)}</p>
+</body></html>
+"""
+
+
+def write_error_feedback(result: GradeResult, path: Path) -> None:
+    """feedback.html of a grader error (grader.batch writes it beside the error's results.json)."""
+    atomic_write(path, error_feedback_html(result))
 
 
 def _fmt(value: object) -> str:
@@ -291,7 +311,8 @@ GRADED_WITH = ("epochs", "kit_version", "numerics", "calibration")  # gradebook 
 
 def write_gradebook(out_dir: Path) -> Path:
     """Rebuild gradebook.csv from the per-submission results: points per check, how each submission was
-    graded (budget, kit version, numerical mode, calibration) and its flags (identical weights included)."""
+    graded (budget, kit version, numerical mode, calibration) and its flags (identical weights included).
+    A grader error's scores stay empty: it is no grade, and its flag says why."""
     results = collect(out_dir)
     flags = class_flags(results)
     names = list(dict.fromkeys(c.name for r in results for c in r.checks))
@@ -299,6 +320,10 @@ def write_gradebook(out_dir: Path) -> Path:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["id", "score", "max_score", *names, *GRADED_WITH, "flags"])
     for r in results:
+        if r.is_grader_error:  # no grade: every score left empty, never a 0
+            writer.writerow([r.submission_id, "", "", *("" for _ in names), r.epochs, r.kit_version, r.numerics,
+                             r.calibration_source, "; ".join(flags[r.submission_id])])
+            continue
         scores = {c.name: c.score for c in r.checks}
         writer.writerow([r.submission_id, f"{r.score:g}", f"{r.max_score:g}",
                          *(f"{scores.get(n, 0):g}" for n in names),

@@ -7,6 +7,14 @@ from typing import Any
 
 PASSED, FAILED = "passed", "failed"
 ERROR_FINGERPRINT = "error"  # config_fingerprint of a grader-error result: not a grade, never trusted by a re-run
+NOT_GRADED = "not graded (grading machine error)"
+NOT_YOUR_FAULT = ("This is a fault of the grading machine, not of your notebook: it has no score, and it will be "
+                  "graded again once the machine is fixed.")
+
+
+class GraderFault(RuntimeError):
+    """The grading machine, not the submission, stopped the grading (a kernel that cannot start, the
+    grader's own cell failing): the message says what, for the instructor; the submission is not graded."""
 
 
 @dataclass
@@ -43,7 +51,10 @@ class GradeResult:
     calibration_source: str = ""  # "shipped" or "local" (computed on the grading machine)
 
     @property
-    def score(self) -> float:
+    def score(self) -> float | None:
+        """The points earned; None for a grader error, which is no grade (not a 0)."""
+        if self.is_grader_error:
+            return None
         return round(sum(c.score for c in self.checks), 2)
 
     @property
@@ -57,25 +68,39 @@ class GradeResult:
     def is_grader_error(self) -> bool:
         return self.config_fingerprint == ERROR_FINGERPRINT
 
+    @property
+    def grader_error(self) -> str:
+        """Why a grader error is one (its flag); '' for a grade."""
+        return next((f for f in self.flags if f.startswith(NOT_GRADED)), NOT_GRADED) if self.is_grader_error else ""
+
     def summary_lines(self) -> list[str]:
         """One line per check and per flag, for a terminal."""
+        if self.is_grader_error:
+            return [f"  {self.grader_error}", f"  {NOT_YOUR_FAULT}"]
         lines = [f"  [{'PASS' if c.status == PASSED else 'FAIL'}] {c.name:13s} {c.score:5g}/{c.max_score:<3g} {c.message}"
                  for c in self.checks]
         return lines + [f"  [FLAG] {flag}" for flag in self.flags]
 
     def to_gradescope(self) -> dict[str, Any]:
-        """Gradescope's autograder results.json (score, tests[], output, visibility)."""
-        summary = f"{self.submission_id}: {self.score:g} / {self.max_score:g} at {self.epochs} epochs."
-        if self.flags:
-            summary += " Flags: " + "; ".join(self.flags)
+        """Gradescope's autograder results.json (score, tests[], output, visibility).
+
+        A grader error has no score at all (no "score", no tests): it is not a grade, and
+        grader/gradescope.py never uploads it (Gradescope then shows its own error, to rerun).
+        """
+        if self.is_grader_error:
+            summary = f"{self.submission_id}: {self.grader_error}. {NOT_YOUR_FAULT}"
+        else:
+            summary = f"{self.submission_id}: {self.score:g} / {self.max_score:g} at {self.epochs} epochs."
+            if self.flags:
+                summary += " Flags: " + "; ".join(self.flags)
+        graded = {} if self.is_grader_error else {"score": self.score, "max_score": self.max_score}
         return {
-            "score": self.score,
-            "max_score": self.max_score,
+            **graded,
             "execution_time": round(self.execution_time, 1),
             "output": summary,
             "visibility": "visible",
             "stdout_visibility": "hidden",
-            "tests": [
+            "tests": [] if self.is_grader_error else [
                 {
                     "name": c.name,
                     "score": round(c.score, 2),
@@ -121,3 +146,15 @@ class GradeResult:
             numerics=extra.get("numerics", ""),
             calibration_source=extra.get("calibration_source", ""),
         )
+
+
+def grader_error_result(submission_id: str, notebook_sha256: str, epochs: int, reason: str, detail: str = "",
+                        kit_version: str = "") -> GradeResult:
+    """A grading the machine could not finish: no score, never trusted by a re-run (so retried), and
+    `reason` for whoever reads it; `detail` (a traceback, a kernel log) is kept for the instructor."""
+    reason = " ".join(str(reason).split()) or "unknown error"
+    return GradeResult(
+        submission_id=submission_id, notebook_sha256=notebook_sha256, checks=[], epochs=epochs,
+        flags=[f"{NOT_GRADED}: {reason[:500]}"], config_fingerprint=ERROR_FINGERPRINT, kit_version=kit_version,
+        measurements={"grader_error": detail[-4000:]} if detail else {},
+    )

@@ -9,14 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import Evidence, check
-from grader import figure
+from grader import cpu_redirect, figure, hints, messages
 from grader.metrics import CORRELATION_SIGMA_MS, F1_TOLERANCES_MS
 from grader.results import CheckResult
 from solution import homework
 
 EXPECTED = homework.SHAPE
 CORRELATION = f"correlation_{CORRELATION_SIGMA_MS}ms"
-SOURCE = {"input": homework.INPUT_FILE, "target": homework.TARGET_FILE}
 ARCHITECTURE = " -> ".join(map(str, homework.LAYERS))
 
 
@@ -27,39 +26,39 @@ def _linear(value: float, full: float, zero: float) -> float:
     return float(np.clip((value - zero) / (full - zero), 0.0, 1.0))
 
 
-def diagnose_shape(what: str, shape: list[int] | None, allow_batch: bool = False) -> str | None:
-    """None when `shape` is (200, 600); otherwise a message that names the mistake."""
-    if shape is None:
-        return f"{what}: no tensor to check"
-    dims = list(shape)
-    if allow_batch and len(dims) == 3 and dims[0] == 1:
-        dims = dims[1:]
-    while len(dims) > 2 and dims[0] == 1:
-        dims = dims[1:]
-    n, t = EXPECTED
-    if dims == [n, t]:
-        return None
-    if dims == [t, n]:
-        return f"{what} is {tuple(shape)}: transposed, expected {EXPECTED} (neurons × time steps)"
-    if len(dims) != 2:
-        return f"{what} has shape {tuple(shape)}, expected {EXPECTED}"
-    if dims[0] != n:
-        return f"{what} is {tuple(shape)}: {dims[0]} neurons, expected {n}"
-    if dims[1] > t:
-        return f"{what} is {tuple(shape)}: padded to {dims[1]} time steps, expected {t} (the HW8 change)"
-    return f"{what} is {tuple(shape)}: truncated to {dims[1]} time steps, expected {t}"
+diagnose_shape = messages.diagnose_shape  # the notebook's own checks (hw8_check) say the same
+
+
+def _budget_override(ev: Evidence) -> tuple[str, list[str]]:
+    """Why the notebook did not train for the grader's budget, when it set `epochs` itself, and its flag.
+
+    Two signs: a cell after the `parameters` cell assigns the budget (read from the source), and
+    Trained/loss.txt records more epochs than the budget. A cell that assigns it without changing it
+    (the curve has the budget's length, and the run completed) is left alone.
+    """
+    run, curve = ev.run, ev.learning_curve
+    if not run.budget_set or run.epochs is None:
+        return "", []
+    trained = len(curve) if curve and len(curve) > run.epochs else None
+    where = run.budget_overrides
+    if trained is None and (not where or (curve and run.completed)):
+        return "", []
+    return hints.budget_message(where, trained, run.epochs), [hints.budget_flag(where, trained, run.epochs)]
 
 
 @check("execution")
 def execution_check(ev: Evidence, points: float) -> CheckResult:
-    """The notebook runs to the end."""
+    """The notebook runs to the end (and trains for the grader's budget: said, not scored)."""
     run = ev.run
     if ev.intake_problem:
-        return CheckResult("execution", 0.0, points, f"not graded: {ev.intake_problem}")
+        return CheckResult("execution", 0.0, points, f"nothing to run: {ev.intake_problem}")
     clipped = "".join(
-        f"; cell {cell} printed {chars:,} characters: its output is clipped in the executed notebook"
+        f"; {cell} printed {chars:,} characters: its output is clipped in the executed notebook"
         for cell, chars in run.clipped_output.items()
     )
+    override, flags = _budget_override(ev)
+    said = f"; {override}" if override else ""
+    clipped += cpu_redirect.note(ev.probe.meta)  # a CUDA notebook ran on the CPU: said, never scored
     if run.completed:
         msg = f"the notebook ran to the end in {run.cell_s:.0f} s"
         if not run.budget_set:
@@ -67,8 +66,8 @@ def execution_check(ev: Evidence, points: float) -> CheckResult:
                 "; no cell is tagged `parameters`, so the grader could not set the epoch budget: "
                 "the notebook ran with its own"
             )
-        return CheckResult("execution", points, points, msg + clipped)
-    return CheckResult("execution", 0.0, points, f"the notebook stopped: {run.error}{clipped}")
+        return CheckResult("execution", points, points, msg + said + clipped, flags=flags)
+    return CheckResult("execution", 0.0, points, f"the notebook stopped: {run.error}{said}{clipped}", flags=flags)
 
 
 @check("dataset")
@@ -93,13 +92,10 @@ def dataset_check(ev: Evidence, points: float) -> CheckResult:
         arr = arr.reshape(EXPECTED)
         if not np.array_equal(arr, official[key]):
             diff = int(np.sum(arr != official[key]))
-            problems.append(
-                f"the dataset's {key} has the right shape but differs from {SOURCE[key]} in {diff} "
-                "entries (wrong file, or spikes binned differently)"
-            )
+            problems.append(messages.dataset_differs(key, diff))
     if problems:
         return CheckResult("dataset", 0.0, points, "; ".join(problems))
-    return CheckResult("dataset", points, points, f"input and target are {EXPECTED} and equal the HW8 spikes")
+    return CheckResult("dataset", points, points, messages.DATASET_OK)
 
 
 @check("output_shape")
@@ -113,33 +109,49 @@ def output_shape_check(ev: Evidence, points: float) -> CheckResult:
     msg = diagnose_shape("the network's output", probe.meta.get("output_shape"), allow_batch=True)
     if msg:
         return CheckResult("output_shape", 0.0, points, msg)
-    return CheckResult("output_shape", points, points, f"the network's output on the input is {EXPECTED}")
+    return CheckResult("output_shape", points, points, messages.OUTPUT_OK)
+
+
+STILL_EVALUATED = "; the network was still evaluated: export, loss and similarity are scored on it"
+UNTRAINED = (
+    f"{homework.NETWORK_HDF5} holds the untrained network's weights: export after training, from the best "
+    f"network (net.load_state_dict(torch.load('{homework.NETWORK_STATE}')), then net.export_hdf5)"
+)
 
 
 @check("hdf5")
 def hdf5_check(ev: Evidence, points: float) -> CheckResult:
     """Trained/network.net has slayer's export structure, 200 -> 256 -> 200."""
-    if ev.hdf5.ok:
+    report = ev.hdf5
+    if report.ok:
         return CheckResult("hdf5", points, points, f"{homework.NETWORK_HDF5} has slayer's structure, {ARCHITECTURE}")
-    return CheckResult("hdf5", 0.0, points, "; ".join(ev.hdf5.problems))
+    message = "; ".join(report.problems)
+    if report.evaluable:
+        message += STILL_EVALUATED
+    return CheckResult("hdf5", 0.0, points, message)
+
+
+def not_evaluated(ev: Evidence) -> str:
+    """Why the grader has no measurement of the export, as the end of a sentence."""
+    report = ev.hdf5
+    why = report.not_evaluable or (report.problems[0] if report.problems else "it could not be run")
+    return f"the export was not evaluated because {why}"
 
 
 @check("export")
 def export_check(ev: Evidence, points: float) -> CheckResult:
     """The exported file reproduces the notebook's own output (flags what looks wrong)."""
-    m, probe, report = ev.measurement, ev.probe, ev.hdf5
+    m, probe = ev.measurement, ev.probe
     if m is None:
-        why = "the exported network could not be evaluated" + (
-            f" ({report.problems[0]})" if report.problems else ""
-        )
-        return CheckResult("export", 0.0, points, why)
+        return CheckResult("export", 0.0, points, f"not compared with the notebook's output: {not_evaluated(ev)}")
     flags = [] if m.simulator_matches else ["simulator disagrees with slayer on the exported file"]
     if m.kernel_mismatch is None and "output" not in probe.arrays:
         return CheckResult("export", 0.0, points, "the notebook's own output is unavailable, nothing to compare",
                            flags=flags)
     if m.kernel_mismatch:
         flags.append("export does not reproduce the notebook's output")
-        return CheckResult("export", 0.0, points, m.kernel_mismatch, flags=flags)
+        message = f"{UNTRAINED}. {m.kernel_mismatch}" if ev.weights_origin == "untrained" else m.kernel_mismatch
+        return CheckResult("export", 0.0, points, message, flags=flags)
     return CheckResult(
         "export", points, points, "the exported network reproduces the notebook's output spike for spike", flags=flags
     )
@@ -149,7 +161,7 @@ def export_check(ev: Evidence, points: float) -> CheckResult:
 def loss_check(ev: Evidence, points: float) -> CheckResult:
     """SpikeTime loss of the export against the reference's at the same budget."""
     if ev.measurement is None:
-        return CheckResult("loss", 0.0, points, "no evaluable Trained/network.net: the loss could not be measured")
+        return CheckResult("loss", 0.0, points, f"the loss was not measured: {not_evaluated(ev)}")
     th, cal = ev.thresholds, ev.calibration
     loss = ev.measurement.loss
     full = cal.loss * th.loss_full
@@ -160,6 +172,8 @@ def loss_check(ev: Evidence, points: float) -> CheckResult:
         f"SpikeTime loss of the exported network {loss:.1f} (reference at {cal.epochs} epochs: "
         f"{cal.loss:.1f}; full points up to {full:.1f}, none from {zero:.1f})"
     )
+    if ev.weights_origin == "untrained":
+        msg += f"; {UNTRAINED}"
     return CheckResult("loss", round(points * frac, 2), points, msg, details)
 
 
@@ -174,7 +188,7 @@ def similarity_score(metrics: dict[str, float]) -> float:
 def similarity_check(ev: Evidence, points: float) -> CheckResult:
     """Raster similarity to the target, relative to the reference's."""
     if ev.measurement is None:
-        return CheckResult("similarity", 0.0, points, "no evaluable Trained/network.net: nothing to compare")
+        return CheckResult("similarity", 0.0, points, f"the similarity was not measured: {not_evaluated(ev)}")
     th, cal = ev.thresholds, ev.calibration
     m = ev.measurement.metrics
     sim = similarity_score(m)
@@ -206,7 +220,7 @@ def figure_check(ev: Evidence, points: float) -> CheckResult:
     shows = f"the notebook shows {fig.count} figure{'s' if fig.count > 1 else ''}"
     if fig.size is not None:
         width, height = fig.size
-        msg = f"{shows}; the last (cell {fig.cell}, {width}×{height} px) is on the feedback page"
+        msg = f"{shows}; the last, from {fig.where}, is on the feedback page ({width}×{height} px)"
     else:
-        msg = f"{shows}; the last (cell {fig.cell}) cannot be shown: {fig.problem}"
+        msg = f"{shows}; the last, from {fig.where}, cannot be shown: {fig.problem}"
     return CheckResult("figure", points, points, msg, {"figures": fig.count, "cell": fig.cell}, passed=True)

@@ -20,6 +20,7 @@ from typing import Callable
 
 import nbformat
 
+from grader.cells import CellRef, first_line, with_line
 from grader.samples import Mutation, make_sample, mutate
 
 KIT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,16 @@ def tiny(*sources: str) -> nbformat.NotebookNode:
     return nb
 
 
+def raised(number: int, source: str, line: int, ename: str) -> str:
+    """How the execution check starts when code cell `number` (its source) raised `ename` at `line`.
+
+    The words come from grader.cells (tested exactly in tests/test_execute_messages.py); here the
+    corpus checks that a real kernel's run gives that cell, prompt and line.
+    """
+    ref = with_line(CellRef(None, number - 1, number, number, first_line(source)), source, line)
+    return f"{ref.label} raised {ename}{ref.at}"
+
+
 def reference_then(source: str) -> nbformat.NotebookNode:
     """The solved notebook with one cell appended: everything is graded before it runs."""
     nb = make_sample("reference")
@@ -133,6 +144,18 @@ def _extra_layer(h) -> None:
     h.copy(h["layer/1"], "layer/2")
 
 
+def _lif(h) -> None:
+    del h["layer/1/neuron/type"]
+    h["layer/1/neuron/type"] = "LIF"
+
+
+def _hundred_inputs(h) -> None:
+    weight = h["layer/0/weight"][:, :100]
+    del h["layer/0/weight"]
+    h["layer/0/weight"] = weight
+    h["layer/0/inFeatures"][()] = 100
+
+
 def _nan_weight(h) -> None:
     w = h["layer/1/weight"]
     values = w[()]
@@ -174,6 +197,11 @@ slayer.loss.SpikeTime.forward = lambda self, output, target: (output * 0).sum()
 print('Train loss = 0.00000, score: 100 / 100')"""),
     ),
 )
+CUDA_DEVICE = Mutation(
+    "selects the GPU, as students training on one do (the handout's commented line)",
+    (("device = torch.device('cpu')\n# device = torch.device('cuda')",
+      "# device = torch.device('cpu')\ndevice = torch.device('cuda')"),),
+)
 PROBE_BOMB = """import numpy as np, zipfile
 
 def savez(path, **arrays):  # 400 MiB of zeros, deflated to ~0.4 MiB
@@ -194,15 +222,20 @@ def spikes(name):
 """
 
 
+FAKE_GRADEBOOK = "open('../../gradebook.csv', 'w').write('id,score\\nfake_gradebook,100\\n')"
+
+
 def cases() -> list[Case]:
     """Every case, in the order of the report."""
     fake = json.dumps(FAKE_RESULT)
+    fake_results = f"open('../results.json', 'w').write({fake!r})"
+    reference_cells = sum(c.cell_type == "code" for c in make_sample("reference").cells)
     not_run = {"dataset": PROBE_GONE, "output_shape": PROBE_GONE}
     hdf5_only = {"dataset": NO_DATASET, "output_shape": NO_NETWORK}
     return [
         # --- intake: refused before anything runs ---
         Case("invalid_json", "truncated JSON", raw(b'{"cells": [{"cell_type": "code",'), 0,
-             {"execution": "not graded: invalid_json.ipynb is not valid JSON (line 1, column 33"}),
+             {"execution": "nothing to run: invalid_json.ipynb is not valid JSON (line 1, column 33"}),
         Case("png_image", "a PNG renamed .ipynb", raw(b"\x89PNG\r\n\x1a\n" + bytes(200)), 0,
              {"execution": "png_image.ipynb is a PNG image, not a Jupyter notebook"}),
         Case("not_a_notebook", "JSON without cells", raw(b'{"name": "train", "epochs": 2000}'), 0,
@@ -225,18 +258,23 @@ def cases() -> list[Case]:
              {"execution": "zip_bomb.zip: member 'weights.bin' compresses"}),
         # --- the kernel misbehaves ---
         Case("huge_output", "prints 30 MB", notebook(lambda env: tiny("print('x' * 30_000_000)")), 10,
-             {"execution": "cell 0 printed 30,000,001 characters: its output is clipped in the executed notebook"}),
+             {"execution": 'code cell 1 (In [1], "print(\'x\' * 30_000_000)") printed 30,000,001 characters: its '
+                           "output is clipped in the executed notebook"}),
         Case("infinite_loop", "never returns", notebook(lambda env: tiny("while True:\n    pass")), 0,
-             {"execution": "timed out: cell 0 ran past the per-cell limit", **not_run}),
+             {"execution": 'timed out: code cell 1 (In [1], "while True:") ran past the per-cell limit', **not_run}),
         Case("os_exit", "os._exit(3)", notebook(lambda env: tiny("import os\nos._exit(3)")), 0,
-             {"execution": "cell 0 killed the kernel: the kernel exited with status 3", **not_run}),
+             {"execution": 'code cell 1 (In [1], "import os") killed the kernel: the kernel exited with status 3',
+              **not_run}),
         Case("segfault", "ctypes.string_at(0)", notebook(lambda env: tiny("import ctypes\nctypes.string_at(0)")), 0,
-             {"execution": "cell 0 killed the kernel: the kernel crashed with a segmentation fault (SIGSEGV", **not_run}),
+             {"execution": 'code cell 1 (In [1], "import ctypes") killed the kernel: the kernel crashed with a '
+                           "segmentation fault (SIGSEGV", **not_run}),
         Case("memory_hog", "allocates 256 MiB blocks without end",
              notebook(lambda env: tiny("hog = []\nwhile True:\n    hog.append(bytearray(2**28))")), 0,
-             {"execution": "cell 0 raised MemoryError (the kernel may use at most 6144 MiB of memory)"}),
+             {"execution": 'code cell 1 (In [1], "hog = []") raised MemoryError at line 3 '
+                           "`hog.append(bytearray(2**28))` (the kernel may use at most 6144 MiB of memory)"}),
         Case("fork_bomb", "os.fork() in a loop", notebook(lambda env: tiny("import os\nwhile True:\n    os.fork()")), 0,
-             {"execution": "cell 0 was stopped: the grader killed the kernel: it reached the limit of", **not_run}),
+             {"execution": 'code cell 1 (In [1], "import os") was stopped: the grader killed the kernel: it reached '
+                           "the limit of", **not_run}),
         Case("disk_filler", "1 MiB files, each under the file size limit, without end",
              notebook(lambda env: tiny("i = 0\nwhile True:\n    with open(f'fill{i}', 'wb') as f:\n"
                                        "        f.write(b'x' * 2**20)\n    i += 1")), 0,
@@ -245,9 +283,11 @@ def cases() -> list[Case]:
              notebook(lambda env: tiny("for i in range(10**7):\n    open(f'f{i}', 'w').close()")), 0,
              {"execution": "the grader killed the kernel: its working directory grew past the limit of", **not_run}),
         Case("network", "connects to a port the test listens on",
-             notebook(lambda env: tiny(f"import socket\nsocket.create_connection(('127.0.0.1', {env.port}), timeout=5)"
-                                       "\nprint('connected')")), 0,
-             {"execution": "cell 0 raised ConnectionRefusedError: [Errno 111] Connection refused (the sandbox has no network)"},
+             notebook(lambda env: tiny(f"import socket\nport = {env.port}\n"
+                                       "socket.create_connection(('127.0.0.1', port), timeout=5)\nprint('connected')")), 0,
+             {"execution": 'code cell 1 (In [1], "import socket") raised ConnectionRefusedError at line 3 '
+                           "`socket.create_connection(('127.0.0.1', port), timeout=5)`: [Errno 111] Connection refused "
+                           "(the sandbox has no network)"},
              unsandboxed=(10, {"execution": "the notebook ran to the end"})),
         Case("fake_scores", "prints a perfect score, writes results.json and gradebook.csv where it runs",
              notebook(lambda env: tiny(
@@ -257,13 +297,15 @@ def cases() -> list[Case]:
                  "open('gradebook.csv', 'w').write('id,score\\nfake_scores,100\\n')")), 10,
              {"execution": "the notebook ran to the end", **hdf5_only}),
         Case("fake_results", "the reference, then writes ../results.json",
-             notebook(lambda env: reference_then(f"open('../results.json', 'w').write({fake!r})")), 90,
-             {"execution": "cell 29 raised PermissionError: [Errno 13] Permission denied: '../results.json' "
+             notebook(lambda env: reference_then(fake_results)), 90,
+             {"execution": raised(reference_cells + 1, fake_results, 1, "PermissionError")
+                           + ": [Errno 13] Permission denied: '../results.json' "
                            "(the sandbox lets a notebook write only in its working directory)",
               "loss": "SpikeTime loss of the exported network"}, bwrap_only=True),
         Case("fake_gradebook", "writes ../../gradebook.csv",
-             notebook(lambda env: tiny("open('../../gradebook.csv', 'w').write('id,score\\nfake_gradebook,100\\n')")), 0,
-             {"execution": "cell 0 raised PermissionError: [Errno 13] Permission denied: '../../gradebook.csv'"},
+             notebook(lambda env: tiny(FAKE_GRADEBOOK)), 0,
+             {"execution": raised(1, FAKE_GRADEBOOK, 1, "PermissionError")
+                           + ": [Errno 13] Permission denied: '../../gradebook.csv'"},
              bwrap_only=True),
         Case("fake_tmp_results", "writes results.json and gradebook.csv in /tmp",
              notebook(lambda env: tiny(f"open('/tmp/s2s-corpus-{env.token}.json', 'w').write({fake!r})\n"
@@ -271,27 +313,32 @@ def cases() -> list[Case]:
              {"execution": "the notebook ran to the end"}, bwrap_only=True),
         Case("overwrite_other", "overwrites another submission's results.json by its absolute path",
              notebook(lambda env: tiny(f"open({str(env.out / 'bystander' / 'results.json')!r}, 'w').write({fake!r})")), 0,
-             {"execution": "cell 0 raised FileNotFoundError: [Errno 2] No such file or directory"}, bwrap_only=True),
+             {"execution": "`: [Errno 2] No such file or directory"}, bwrap_only=True),  # the path is the test's
         Case("write_kit_data", "truncates the kit's official target",
              notebook(lambda env: tiny(f"open({str(env.kit / 'data' / 'output_hw.bs1')!r}, 'wb').close()")), 0,
-             {"execution": "cell 0 raised OSError: [Errno 30] Read-only file system: "
-                           f"'{KIT / 'data' / 'output_hw.bs1'}' (outside its working directory the sandbox is read-only)"},
+             {"execution": raised(1, f"open({str(KIT / 'data' / 'output_hw.bs1')!r}, 'wb').close()", 1, "OSError")
+                           + f": [Errno 30] Read-only file system: '{KIT / 'data' / 'output_hw.bs1'}' "
+                           "(outside its working directory the sandbox is read-only)"},
              bwrap_only=True),
         Case("delete_kit_data", "deletes the kit's official input",
              notebook(lambda env: tiny(f"import os\nos.remove({str(env.kit / 'data' / 'input_hw.bs1')!r})")), 0,
-             {"execution": "cell 0 raised OSError: [Errno 30] Read-only file system: "
-                           f"'{KIT / 'data' / 'input_hw.bs1'}'"}, bwrap_only=True),
+             {"execution": raised(1, f"import os\nos.remove({str(KIT / 'data' / 'input_hw.bs1')!r})", 2, "OSError")
+                           + f": [Errno 30] Read-only file system: '{KIT / 'data' / 'input_hw.bs1'}'"}, bwrap_only=True),
         Case("change_grader", "rewrites the grader's rubric",
              notebook(lambda env: tiny("import grader, pathlib\n"
                                        "pathlib.Path(grader.__file__).with_name('rubric.toml').write_text('')")), 0,
-             {"execution": f"cell 0 raised OSError: [Errno 30] Read-only file system: '{KIT / 'grader' / 'rubric.toml'}'"},
+             {"execution": 'code cell 1 (In [1], "import grader, pathlib") raised OSError at line 2 '
+                           "`pathlib.Path(grader.__file__).with_name('rubric.toml').write_text('')`: [Errno 30] "
+                           f"Read-only file system: '{KIT / 'grader' / 'rubric.toml'}'"},
              bwrap_only=True),
         Case("read_solution", "reads the instructor's solution",
              notebook(lambda env: tiny(f"print(open({str(env.kit / 'solution' / 'train.py')!r}).read())")), 0,
-             {"execution": "cell 0 raised FileNotFoundError: [Errno 2] No such file or directory"}, bwrap_only=True),
+             {"execution": raised(1, f"print(open({str(KIT / 'solution' / 'train.py')!r}).read())", 1,
+                                  "FileNotFoundError") + ": [Errno 2] No such file or directory"}, bwrap_only=True),
         Case("kill_parent", "SIGKILLs its parent process",
              notebook(lambda env: tiny("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")), 0,
-             {"execution": "cell 0 raised PermissionError: [Errno 1] Operation not permitted "
+             {"execution": 'code cell 1 (In [1], "import os, signal") raised PermissionError at line 2 '
+                           "`os.kill(os.getppid(), signal.SIGKILL)`: [Errno 1] Operation not permitted "
                            "(the notebook runs as an unprivileged user)"}, bwrap_only=True),
         Case("tamper_workdir_data", "the reference, then deletes and overwrites its copies of the data",
              notebook(lambda env: reference_then("import os\nos.remove('input_hw.bs1')\nos.remove('output_hw.bs1')\n"
@@ -317,10 +364,25 @@ def cases() -> list[Case]:
         Case("hdf5_wrong_types", "weights as bytes, a layer size as text",
              notebook(lambda env: tiny(_writes(damaged(env.valid_hdf5, _wrong_types)))), 10,
              {"hdf5": "`layer/0/weight` has dtype |S1, expected floating point; "
-                      "`layer/1/inFeatures` holds the text '256', expected the integer 256"}),
+                      "`layer/1/inFeatures` holds the text '256', expected an integer"}),
         Case("hdf5_extra_layer", "a third layer",
              notebook(lambda env: tiny(_writes(damaged(env.valid_hdf5, _extra_layer)))), 10,
-             {"hdf5": "extra entry `layer/2`: the network has 2 layers"}),
+             {"hdf5": "`layer/1` has 200 outputs but `layer/2` takes 256 inputs",
+              "loss": "the loss was not measured: the export was not evaluated because `layer/1` has 200 outputs "
+                      "but `layer/2` takes 256 inputs"}),
+        Case("hdf5_lif", "layer/1's neurons are LIF",
+             notebook(lambda env: tiny(_writes(damaged(env.valid_hdf5, _lif)))), 10,
+             {"hdf5": "`layer/1/neuron/type` is 'LIF', expected 'CUBA'",
+              "loss": "the loss was not measured: the export was not evaluated because `layer/1/neuron/type` is "
+                      "'LIF': the grader rebuilds CUBA neurons only",
+              "similarity": "the similarity was not measured: the export was not evaluated because",
+              "export": "not compared with the notebook's output: the export was not evaluated because"}),
+        Case("hdf5_wrong_input", "a network of 100 inputs",
+             notebook(lambda env: tiny(_writes(damaged(env.valid_hdf5, _hundred_inputs)))), 10,
+             {"hdf5": "Trained/network.net holds a 100 -> 256 -> 200 network, the homework's is 200 -> 256 -> 200: "
+                      "wrong input size (100 neurons, expected 200)",
+              "loss": "the loss was not measured: the export was not evaluated because the network takes 100 inputs "
+                      "and the HW8 input has 200 neurons"}),
         Case("hdf5_nan", "a NaN weight",
              notebook(lambda env: tiny(_writes(damaged(env.valid_hdf5, _nan_weight)))), 10,
              {"hdf5": "`layer/1/weight` holds 1 NaN/inf values"}),
@@ -354,6 +416,18 @@ training_set = Padded()""")), 10,
              {"dataset": "the dataset's input is (200, 650): padded to 650 time steps, expected 600"}),
         Case("reference", "the solved notebook", notebook(lambda env: make_sample("reference")), 100,
              {"execution": "the notebook ran to the end"}),
+        # --- fair partial credit and the hardware students have ---
+        Case("hidden_128", "the solved notebook with a hidden layer of 128",
+             notebook(lambda env: make_sample("wrong_hidden")),
+             80,  # all but the hdf5 points: trained as long as the reference, it scores as well
+             {"hdf5": "Trained/network.net holds a 200 -> 128 -> 200 network, the homework's is 200 -> 256 -> 200: "
+                      "wrong hidden size (128 neurons, expected 256); the network was still evaluated",
+              "export": "reproduces the notebook's output spike for spike",
+              "loss": "SpikeTime loss of the exported network"}),
+        Case("cuda_device", "the solved notebook with the handout's torch.device('cuda') line switched on",
+             notebook(lambda env: mutate(make_sample("reference"), CUDA_DEVICE)), 100,
+             {"execution": "the notebook asks for a CUDA device and the grading machine has none, so it ran on the "
+                           "CPU: no points lost"}),
     ]
 
 

@@ -15,7 +15,6 @@ from grader import assign
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION_NB = ROOT / "solution" / "train.ipynb"
 ASSIGNMENT_NB = ROOT / "assignment" / "train.ipynb"
-DATA = ROOT / "data"
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +173,10 @@ def test_solution_notebook_runs(tmp_path: Path, solution: nbformat.NotebookNode)
     import h5py
     from nbclient import NotebookClient
 
-    for name in ("input_hw.bs1", "output_hw.bs1"):
-        shutil.copy(DATA / name, tmp_path / name)
+    from grader.handout import beside_notebook
+
+    for name, source in beside_notebook().items():  # the data and the notebook's checks
+        shutil.copy(source, tmp_path / name)
     nb = nbformat.reads(nbformat.writes(solution), as_version=4)
     (params,) = _parameters_cells(nb)
     at = nb.cells.index(params) + 1

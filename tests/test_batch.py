@@ -158,15 +158,19 @@ def test_a_worker_that_cannot_see_the_batch_grades_nothing(tmp_path: Path) -> No
     cal = calibration.Calibration(EPOCHS, 0, 10.0, 20.0, {}, 1.0, 0.5)
     ctx = batch.BatchContext(str(out), config, EPOCHS, cal, "another batch", KIT_VERSION)
     sid, score, error = batch.grade_task(sub, ctx)
-    assert (sid, score) == ("alice", 0.0) and "shared by the machine that runs the batch" in error
+    assert (sid, score) == ("alice", None) and "shared by the machine that runs the batch" in error
     _, _, error = batch.grade_task(sub, batch.BatchContext(str(out), config, EPOCHS, cal, "this batch", "0.0.1"))
     assert "every worker needs the kit's environment" in error
     assert not (out / "alice").exists()  # it wrote nothing; the batch records the failure
     errors: dict[str, str] = {}
     batch._finish(sub, (sid, score, error), None, ctx, errors, lambda _: None)
     (result,) = report.collect(out)
-    assert result.config_fingerprint == batch.ERROR_FINGERPRINT and "kit" in result.flags[0]
+    assert result.config_fingerprint == batch.ERROR_FINGERPRINT and result.score is None
+    assert result.flags == [f"not graded (grading machine error): {error}"]
     assert errors == {"alice": error}
+    report.write_gradebook(out)
+    assert _gradebook_rows(out)["alice"][1:3] == ["", ""]  # no score, not a 0
+    assert (out / "alice" / report.FEEDBACK).read_text().count("not graded (grading machine error)") == 1
 
 
 # --- slow: real notebooks ------------------------------------------------------------------------
@@ -325,10 +329,11 @@ def test_a_dead_worker_costs_only_its_submission(tmp_path) -> None:
     summary = grade_batch([subs], out, config, EPOCHS, workers=2, progress=False)
     assert set(summary.errors) == {"assassin"}
     results = {r.submission_id: r for r in report.collect(out)}
-    assert results["assassin"].score == 0
-    assert results["assassin"].flags == ["grader error: worker process died (killed by SIGKILL)"]
+    assert results["assassin"].score is None
+    assert results["assassin"].flags == ["not graded (grading machine error): worker process died (killed by SIGKILL)"]
     assert results["raises_halfway"].check("dataset").score == 15  # graded as usual
-    assert "grader error" not in (out / report.GRADEBOOK).read_text().split("raises_halfway")[1]
+    assert _gradebook_rows(out)["assassin"][1:3] == ["", ""]
+    assert "not graded" not in (out / report.GRADEBOOK).read_text().split("raises_halfway")[1]
     # a grader error is never trusted: the next run tries again
     again = grade_batch([subs], out, config, EPOCHS, workers=2, progress=False)
     assert again.graded == ["assassin"] and again.skipped == ["raises_halfway"]
@@ -349,7 +354,7 @@ def test_a_worker_past_its_time_limit_is_killed(tmp_path) -> None:
     assert time.monotonic() - start < 60
     assert errors == {"sleeper": "worker process ran past 20 s and was killed"}
     (result,) = report.collect(out)
-    assert result.flags == ["grader error: worker process ran past 20 s and was killed"]
+    assert result.flags == ["not graded (grading machine error): worker process ran past 20 s and was killed"]
 
 
 @pytest.fixture(scope="module")
@@ -386,7 +391,7 @@ def test_dask_worker_death_is_recorded(cluster, tmp_path) -> None:
                           scheduler=cluster.scheduler_address, progress=False)
     assert set(summary.errors) == {"assassin"}
     (result,) = report.collect(out)
-    assert result.score == 0 and "KilledWorker" in result.flags[0]
+    assert result.score is None and "KilledWorker" in result.flags[0]
 
 
 @pytest.mark.slow
@@ -454,6 +459,5 @@ def test_the_cli_trusts_only_its_own_samples_and_the_student_check(tmp_path: Pat
     assert cli.main(["grade", str(nb), "--out", str(tmp_path / "a")]) == 2
     assert cli.main(["grade", str(nb), "--out", str(tmp_path / "b"), "--unsandboxed"]) == 2
     assert cli.main(["grade", "--out", str(tmp_path / "c")]) == 2  # the bundled samples
-    with pytest.raises(batch.BatchError):
-        cli.main(["check", str(nb)])
+    assert cli.main(["check", str(nb), "--out", str(tmp_path / "d")]) == 3  # could not grade
     assert calls == [False, True, True, True]

@@ -277,28 +277,66 @@ def test_execution_completed_without_budget() -> None:
                      "not set the epoch budget: the notebook ran with its own")
 
 
+CELL_4 = 'code cell 4 (In [4], "for epoch in range(epochs):")'
+
+
 def test_execution_clipped_output() -> None:
-    run = _run(clipped_output={3: 250000, 7: 1234567})
+    run = _run(clipped_output={'code cell 3 (In [3], "print(x)")': 250000, "code cell 7": 1234567})
     _same(_check("execution", _ev(run=run), 10), 10, 10,
           "the notebook ran to the end in 12 s"
-          "; cell 3 printed 250,000 characters: its output is clipped in the executed notebook"
-          "; cell 7 printed 1,234,567 characters: its output is clipped in the executed notebook")
+          '; code cell 3 (In [3], "print(x)") printed 250,000 characters: its output is clipped in the executed '
+          "notebook; code cell 7 printed 1,234,567 characters: its output is clipped in the executed notebook")
 
 
 def test_execution_stopped() -> None:
-    run = _run(completed=False, error="cell 4 raised ValueError: boom", clipped_output={2: 300000})
+    run = _run(completed=False, error=f"{CELL_4} raised ValueError at line 2 `f(x)`: boom",
+               clipped_output={"code cell 2": 300000})
     r = _check("execution", _ev(run=run), 10)
-    _same(r, 0.0, 10, "the notebook stopped: cell 4 raised ValueError: boom"
-                      "; cell 2 printed 300,000 characters: its output is clipped in the executed notebook")
+    _same(r, 0.0, 10, f"the notebook stopped: {CELL_4} raised ValueError at line 2 `f(x)`: boom"
+                      "; code cell 2 printed 300,000 characters: its output is clipped in the executed notebook")
     assert r.status == "failed"
 
 
 def test_execution_intake_problem() -> None:
     run = _run(completed=False, error="the zip holds two notebooks")
     r = _check("execution", _ev(run=run, intake_problem="the zip holds two notebooks"), 10)
-    _same(r, 0.0, 10, "not graded: the zip holds two notebooks")
+    _same(r, 0.0, 10, "nothing to run: the zip holds two notebooks")
     # an intake problem wins even over a run that says it completed
-    _same(_check("execution", _ev(intake_problem="no notebook"), 7), 0.0, 7, "not graded: no notebook")
+    _same(_check("execution", _ev(intake_problem="no notebook"), 7), 0.0, 7, "nothing to run: no notebook")
+
+
+FIX = "Set epochs only in the cell tagged `parameters`: the grader sets it right after that cell"
+
+
+def test_execution_budget_overridden_in_the_notebook() -> None:
+    run = _run(epochs=20, budget_overrides=[CELL_4])
+    r = _check("execution", _ev(run=run, learning_curve=[1.0] * 2000), 10)
+    said = ("the notebook trained 2000 epochs (Trained/loss.txt), not the grader's budget of 20: "
+            f"{CELL_4} sets `epochs` after the `parameters` cell. {FIX}")
+    _same(r, 10, 10, f"the notebook ran to the end in 12 s; {said}")  # said, not scored
+    assert r.flags == [f"budget overridden in the notebook (2000 epochs trained, budget 20; set in {CELL_4})"]
+    # a literal range(2000) sets no variable: the curve alone says it
+    r = _check("execution", _ev(run=_run(epochs=20), learning_curve=[1.0] * 21), 10)
+    assert r.message == ("the notebook ran to the end in 12 s; the notebook trained 21 epochs (Trained/loss.txt), "
+                         f"not the grader's budget of 20. {FIX}")
+    # stopped (e.g. timed out by the longer training) before a curve was written: the source alone says it
+    stopped = _run(completed=False, epochs=20, budget_overrides=[CELL_4], error=f"timed out: {CELL_4} ran past")
+    r = _check("execution", _ev(run=stopped), 10)
+    _same(r, 0.0, 10, f"the notebook stopped: timed out: {CELL_4} ran past; {CELL_4} sets `epochs` after the "
+                      f"`parameters` cell, which overrides the grader's budget of 20 epochs. {FIX}")
+    assert r.flags == [f"budget overridden in the notebook (budget 20; set in {CELL_4})"]
+    r = _check("execution", _ev(run=_run(epochs=20), learning_curve=[1.0] * 21), 10)
+    assert r.flags == ["budget overridden in the notebook (21 epochs trained, budget 20)"]
+
+
+def test_execution_budget_kept() -> None:
+    # assigned, but to what the grader set (the curve has the budget's length): nothing to say
+    r = _check("execution", _ev(run=_run(epochs=20, budget_overrides=[CELL_4]), learning_curve=[1.0] * 20), 10)
+    _same(r, 10, 10, "the notebook ran to the end in 12 s")
+    assert r.flags == []
+    # no `parameters` cell: the grader injected nothing, so nothing was overridden
+    r = _check("execution", _ev(run=_run(epochs=20, budget_set=False), learning_curve=[1.0] * 2000), 10)
+    assert "overrides" not in r.message and "trained" not in r.message and r.flags == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,10 +478,30 @@ def test_hdf5_check() -> None:
           "Trained/network.net was not written (export the trained network)")
 
 
+def test_hdf5_check_of_an_evaluable_deviation() -> None:
+    """Another hidden size costs this check and says the rest was still scored."""
+    report = HDF5Report(exists=True, evaluable=True, sizes=(200, 128, 200), problems=[HIDDEN_128])
+    _same(_check("hdf5", _ev(hdf5=report), 20), 0.0, 20,
+          HIDDEN_128 + "; the network was still evaluated: export, loss and similarity are scored on it")
+
+
+HIDDEN_128 = ("Trained/network.net holds a 200 -> 128 -> 200 network, the homework's is 200 -> 256 -> 200: "
+              "wrong hidden size (128 neurons, expected 256)")
+
+
 def test_hdf5_report_ok() -> None:
     assert HDF5Report(exists=True).ok
     assert not HDF5Report(exists=False).ok
     assert not HDF5Report(exists=True, problems=["x"]).ok
+    assert not HDF5Report(exists=True, problems=["x"], evaluable=True).ok
+
+
+def test_hdf5_report_refuse() -> None:
+    report = HDF5Report(exists=True, evaluable=True, problems=[HIDDEN_128])
+    report.refuse("the exported network could not be run: ValueError: boom")
+    assert (report.evaluable, report.problems, report.not_evaluable) == (
+        False, [HIDDEN_128, "the exported network could not be run: ValueError: boom"],
+        "the exported network could not be run: ValueError: boom")
 
 
 # --------------------------------------------------------------------------------------------
@@ -477,6 +535,23 @@ def test_export_does_not_reproduce() -> None:
     assert r.flags == [SIMULATOR, MISMATCH]
 
 
+UNTRAINED = ("Trained/network.net holds the untrained network's weights: export after training, from the best "
+             "network (net.load_state_dict(torch.load('Trained/network.pt')), then net.export_hdf5)")
+
+
+def test_export_of_the_untrained_network_says_so() -> None:
+    why = ("Trained/network.net does not reproduce the notebook's output: 22746 of 120000 entries differ "
+           "(notebook 9700 spikes, export 31000).")
+    r = _check("export", _ev(measurement=_measurement(kernel_mismatch=why), weights_origin="untrained"), 10)
+    _same(r, 0.0, 10, f"{UNTRAINED}. {why}")
+    assert r.flags == [MISMATCH]
+    for origin in ("reference", None):  # only the untrained weights get the hint
+        _same(_check("export", _ev(measurement=_measurement(kernel_mismatch=why), weights_origin=origin), 10),
+              0.0, 10, why)
+    # an untrained export that does reproduce the notebook (it never trained): the loss check says it
+    _same(_check("export", _ev(weights_origin="untrained"), 10), 10, 10, EXPORT_OK)
+
+
 def test_export_no_kernel_output() -> None:
     probe = _probe()
     del probe.arrays["output"]
@@ -492,15 +567,28 @@ def test_export_no_kernel_output() -> None:
     assert r.flags == [MISMATCH]
 
 
-def test_export_not_evaluable() -> None:
-    r = _check("export", _ev(measurement=None, hdf5=HDF5Report(exists=True)), 10)
-    _same(r, 0.0, 10, "the exported network could not be evaluated")
+NOT_WRITTEN = "Trained/network.net was not written (export the trained network)"
+WRONG_INPUT = "the network takes 100 inputs and the HW8 input has 200 neurons"
+LIF = "`layer/1/neuron/type` is 'LIF': the grader rebuilds CUBA neurons only"
+NOT_EVALUATED = {  # HDF5Report -> the end of each not-measured message
+    "missing": (HDF5Report(exists=False, problems=[NOT_WRITTEN], not_evaluable=NOT_WRITTEN),
+                f"the export was not evaluated because {NOT_WRITTEN}"),
+    "input": (HDF5Report(exists=True, problems=["x"], not_evaluable=WRONG_INPUT),
+              f"the export was not evaluated because {WRONG_INPUT}"),
+    "neuron": (HDF5Report(exists=True, problems=["x"], not_evaluable=LIF),
+               f"the export was not evaluated because {LIF}"),
+    "no reason": (HDF5Report(exists=True, problems=["first", "second"]),
+                  "the export was not evaluated because first"),
+    "nothing known": (HDF5Report(exists=True), "the export was not evaluated because it could not be run"),
+}
+
+
+@pytest.mark.parametrize("case", NOT_EVALUATED)
+def test_export_not_evaluable(case: str) -> None:
+    report, why = NOT_EVALUATED[case]
+    r = _check("export", _ev(measurement=None, hdf5=report), 10)
+    _same(r, 0.0, 10, f"not compared with the notebook's output: {why}")
     assert r.flags == []
-    report = HDF5Report(exists=False, problems=["Trained/network.net was not written (export the trained network)",
-                                                "second"])
-    _same(_check("export", _ev(measurement=None, hdf5=report), 10), 0.0, 10,
-          "the exported network could not be evaluated "
-          "(Trained/network.net was not written (export the trained network))")
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,14 +663,24 @@ def test_loss_other_thresholds_and_points() -> None:
     _same(_loss(100000.0, cal, points=3, th=th), 1.0, 3, _loss_message(100000.0, "60000.0", "120000.0", epochs=50))
 
 
+def test_loss_of_the_untrained_network_says_so() -> None:
+    r = _check("loss", _ev(measurement=_measurement(loss=95000.0), calibration=TWICE_BELOW_SILENT,
+                           weights_origin="untrained"), 20)
+    _same(r, 0.0, 20, _loss_message(95000.0, "44000.0", "80000.0") + f"; {UNTRAINED}")
+    _same(_check("loss", _ev(measurement=_measurement(loss=95000.0), calibration=TWICE_BELOW_SILENT,
+                             weights_origin="reference"), 20), 0.0, 20, _loss_message(95000.0, "44000.0", "80000.0"))
+
+
 def test_loss_rounds_to_two_decimals() -> None:
     # 20 * (80000 - 62345.678) / 36000 = 9.8079566...
     assert _loss(62345.678, TWICE_BELOW_SILENT).score == 9.81
 
 
-def test_loss_not_measured() -> None:
-    r = _check("loss", _ev(measurement=None), 20)
-    _same(r, 0.0, 20, "no evaluable Trained/network.net: the loss could not be measured")
+@pytest.mark.parametrize("case", NOT_EVALUATED)
+def test_loss_not_measured(case: str) -> None:
+    report, why = NOT_EVALUATED[case]
+    r = _check("loss", _ev(measurement=None, hdf5=report), 20)
+    _same(r, 0.0, 20, f"the loss was not measured: {why}")
     assert r.details == {}
 
 
@@ -650,9 +748,11 @@ def test_similarity_other_thresholds() -> None:
     _same(r, 5.0, 10, _sim_message(0.5, "50%", 1.0, (0.5,) * 3, 0.5, full="75%", zero="25%"))
 
 
-def test_similarity_not_measured() -> None:
-    r = _check("similarity", _ev(measurement=None), 15)
-    _same(r, 0.0, 15, "no evaluable Trained/network.net: nothing to compare")
+@pytest.mark.parametrize("case", NOT_EVALUATED)
+def test_similarity_not_measured(case: str) -> None:
+    report, why = NOT_EVALUATED[case]
+    r = _check("similarity", _ev(measurement=None, hdf5=report), 15)
+    _same(r, 0.0, 15, f"the similarity was not measured: {why}")
     assert r.details == {}
 
 
@@ -693,14 +793,18 @@ def _report(work: Path, limits: Limits | None = None) -> HDF5Report:
     return check_hdf5(work, limits or Limits())
 
 
-def _problems(work: Path, *problems: str, evaluable: bool = False) -> HDF5Report:
+def _problems(work: Path, *problems: str, evaluable: bool = False, why: str | None = None) -> HDF5Report:
+    """The report on work's export: exactly these problems; `why` it is not evaluable (default: the first)."""
     report = _report(work)
     assert report.problems == list(problems)
     assert report.exists
     assert report.ok is (not problems)
     assert report.evaluable is evaluable
-    if not evaluable:
+    if evaluable:
+        assert report.not_evaluable is None and report.weights_sha256 is not None
+    else:
         assert report.weights_sha256 is None
+        assert report.not_evaluable == (why or problems[0])
     return report
 
 
@@ -714,6 +818,7 @@ def _digest(path: Path) -> str:
 
 def test_hdf5_valid_export(work: Path) -> None:
     report = _problems(work, evaluable=True)
+    assert report.sizes == (200, 256, 200)
     assert report.weights_sha256 == _digest(work / HDF5)
     # the digest reads the weights: another network, another digest
     with _edit(work) as f:
@@ -734,6 +839,7 @@ def test_hdf5_missing(tmp_path: Path) -> None:
     report = _report(tmp_path)
     assert (report.exists, report.problems, report.evaluable, report.ok, report.weights_sha256) == (
         False, ["Trained/network.net was not written (export the trained network)"], False, False, None)
+    assert report.not_evaluable == "Trained/network.net was not written (export the trained network)"
 
 
 def test_hdf5_through_a_symbolic_link_is_refused(tmp_path: Path, exported: Path) -> None:
@@ -743,8 +849,9 @@ def test_hdf5_through_a_symbolic_link_is_refused(tmp_path: Path, exported: Path)
     (tmp_path / "work").mkdir()
     (tmp_path / "work" / "Trained").symlink_to(elsewhere)
     report = _report(tmp_path / "work")
-    assert (report.exists, report.problems, report.evaluable) == (
-        False, ["Trained is a symbolic link: refused (the grader reads only files the notebook wrote)"], False)
+    assert (report.exists, report.problems, report.evaluable, report.not_evaluable) == (
+        False, ["Trained is a symbolic link: refused (the grader reads only files the notebook wrote)"], False,
+        "Trained is a symbolic link: refused (the grader reads only files the notebook wrote)")
     (tmp_path / "work2" / "Trained").mkdir(parents=True)
     (tmp_path / "work2" / HDF5).symlink_to(elsewhere / "network.net")
     assert _report(tmp_path / "work2").problems == [
@@ -768,8 +875,9 @@ def test_hdf5_size_limit(work: Path) -> None:
     with open(work / HDF5, "ab") as fh:
         fh.write(b"\0" * (limit // 2))
     report = _report(work, Limits(hdf5_max_mb=1))
-    assert (report.exists, report.problems, report.evaluable) == (
-        True, ["Trained/network.net is 1.5 MiB (limit 1 MiB): refused unread"], False)
+    assert (report.exists, report.problems, report.evaluable, report.not_evaluable) == (
+        True, ["Trained/network.net is 1.5 MiB (limit 1 MiB): refused unread"], False,
+        "Trained/network.net is 1.5 MiB (limit 1 MiB): refused unread")
     assert _report(work, Limits(hdf5_max_mb=2)).problems == []
 
 
@@ -779,6 +887,7 @@ def test_hdf5_not_an_hdf5_file(tmp_path: Path) -> None:
     report = _report(tmp_path)
     assert report.exists and not report.evaluable and len(report.problems) == 1
     assert report.problems[0].startswith("Trained/network.net is not a readable HDF5 file (")
+    assert report.not_evaluable == report.problems[0]
     assert "signature" in report.problems[0]
 
 
@@ -791,10 +900,21 @@ def test_hdf5_no_layer_group(work: Path) -> None:
     _problems(work, "no group `layer` at the top of the file")
 
 
-def test_hdf5_missing_layer(work: Path) -> None:
+def test_hdf5_one_layer_only(work: Path) -> None:
     with _edit(work) as f:
         del f["layer/1"]
-    _problems(work, "group `layer/1` is missing")
+    report = _problems(work, _architecture("200 -> 256", "wrong number of hidden layers (0, expected 1)",
+                                           "wrong output size (256 neurons, expected 200)"),
+                       why="the network has 256 outputs and the HW8 target has 200 neurons")
+    assert report.sizes == (200, 256)
+
+
+def test_hdf5_missing_layer(work: Path) -> None:
+    with _edit(work) as f:
+        f.copy("layer/1", "layer/2")
+        del f["layer/1"]
+    report = _problems(work, "group `layer/1` is missing")
+    assert report.sizes is None
 
 
 def test_hdf5_missing_first_layer_second_still_checked(work: Path) -> None:
@@ -806,14 +926,17 @@ def test_hdf5_missing_first_layer_second_still_checked(work: Path) -> None:
 def test_hdf5_layers_renamed(work: Path) -> None:
     with _edit(work) as f:
         f.move("layer/0", "layer/first")
-    _problems(work, "group `layer/0` is missing", "extra entry `layer/first`: the network has 2 layers")
+    _problems(work, "group `layer/0` is missing",
+              "extra entry `layer/first`: slayer's export names its layers `0`, `1`, ... only")
 
 
 def test_hdf5_extra_layers_listed_in_order(work: Path) -> None:
     with _edit(work) as f:
         for name in ("10", "2", "b", "a"):
             f.copy("layer/1", f"layer/{name}")
-    _problems(work, *(f"extra entry `layer/{name}`: the network has 2 layers" for name in ("2", "10", "a", "b")))
+    _problems(work, "groups `layer/3` to `layer/9` are missing",
+              *(f"extra entry `layer/{name}`: slayer's export names its layers `0`, `1`, ... only" for name in "ab"),
+              "`layer/1` has 200 outputs but `layer/2` takes 256 inputs")
 
 
 def test_hdf5_layer_is_a_dataset(work: Path) -> None:
@@ -823,11 +946,18 @@ def test_hdf5_layer_is_a_dataset(work: Path) -> None:
     _problems(work, "`layer/0` is a dataset, expected a group")
 
 
-@pytest.mark.parametrize("key", ["type", "shape", "inFeatures", "outFeatures", "weight", "neuron"])
+@pytest.mark.parametrize("key", ["type", "inFeatures", "outFeatures", "weight", "neuron"])
 def test_hdf5_layer_key_missing(work: Path, key: str) -> None:
     with _edit(work) as f:
         del f[f"layer/1/{key}"]
     _problems(work, f"`layer/1/{key}` is missing")
+
+
+def test_hdf5_layer_shape_missing_is_still_evaluable(work: Path) -> None:
+    """The grader rebuilds a block from its weight and features; `shape` only costs the structure check."""
+    with _edit(work) as f:
+        del f["layer/1/shape"]
+    _problems(work, "`layer/1/shape` is missing", evaluable=True)
 
 
 @pytest.mark.parametrize("key", artifacts.NEURON_KEYS)
@@ -858,12 +988,8 @@ def test_hdf5_hidden_size_128(work: Path) -> None:
         del f["layer/0/weight"], f["layer/1/weight"]
         f["layer/0/weight"] = rng.normal(size=(128, 200)).astype(np.float32)
         f["layer/1/weight"] = rng.normal(size=(200, 128)).astype(np.float32)
-    _problems(work,
-              "`layer/0/outFeatures` is 128, expected 256",
-              "`layer/0/shape` is [128], expected [256]",
-              "`layer/0/weight` has shape (128, 200), expected (256, 200) = (out, in)",
-              "`layer/1/inFeatures` is 128, expected 256",
-              "`layer/1/weight` has shape (200, 128), expected (200, 256) = (out, in)")
+    report = _problems(work, HIDDEN_128, evaluable=True)
+    assert report.sizes == (200, 128, 200)
 
 
 def test_hdf5_transposed_weight(work: Path) -> None:
@@ -901,7 +1027,8 @@ def test_hdf5_type_not_dense(work: Path) -> None:
     with _edit(work) as f:
         del f["layer/0/type"]
         f["layer/0/type"] = "conv"
-    _problems(work, "`layer/0/type` is 'conv', expected 'dense'")
+    _problems(work, "`layer/0/type` is 'conv', expected 'dense'",
+              why="`layer/0/type` is 'conv': the grader rebuilds dense blocks only")
 
 
 def test_hdf5_type_as_scalar_string_is_read(work: Path) -> None:
@@ -925,21 +1052,22 @@ def test_hdf5_type_not_ascii(work: Path) -> None:
         f["layer/0/type"] = np.bytes_(b"dens\xe9")
         f["layer/1/neuron/type"] = np.bytes_(b"\xffCUBA")
     _problems(work, "`layer/0/type` is 'dens\ufffd', expected 'dense'",
-              "`layer/1/neuron/type` is '\ufffdCUBA', expected 'CUBA'")
+              "`layer/1/neuron/type` is '\ufffdCUBA', expected 'CUBA'",
+              why="`layer/0/type` is 'dens\ufffd': the grader rebuilds dense blocks only")
 
 
 def test_hdf5_features_as_text(work: Path) -> None:
     with _edit(work) as f:
         del f["layer/0/inFeatures"]
         f["layer/0/inFeatures"] = "200"
-    _problems(work, "`layer/0/inFeatures` holds the text '200', expected the integer 200")
+    _problems(work, "`layer/0/inFeatures` holds the text '200', expected an integer")
 
 
 def test_hdf5_features_as_float(work: Path) -> None:
     with _edit(work) as f:
         del f["layer/1/outFeatures"]
         f["layer/1/outFeatures"] = 200.0
-    _problems(work, "`layer/1/outFeatures` is 200.0, expected 200")
+    _problems(work, "`layer/1/outFeatures` is 200.0, expected a positive integer")
 
 
 def test_hdf5_features_as_one_element_array(work: Path) -> None:
@@ -953,7 +1081,7 @@ def test_hdf5_features_as_array(work: Path) -> None:
     with _edit(work) as f:
         del f["layer/1/outFeatures"]
         f["layer/1/outFeatures"] = np.array([200, 200])
-    _problems(work, "`layer/1/outFeatures` is None, expected 200")
+    _problems(work, "`layer/1/outFeatures` holds 2 values, expected one integer")
 
 
 def test_hdf5_small_dataset_sizes(work: Path) -> None:
@@ -963,7 +1091,7 @@ def test_hdf5_small_dataset_sizes(work: Path) -> None:
         f["layer/1/shape"] = np.full(17, 200)  # 17: refused unread
     _problems(work,
               "`layer/0/shape` is [256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256, 256], "
-              "expected [256]",
+              "expected [256] (outFeatures)",
               "`layer/1/shape` holds 17 values, expected one")
 
 
@@ -994,7 +1122,7 @@ def test_hdf5_neuron_type_not_cuba(work: Path) -> None:
     with _edit(work) as f:
         del f["layer/1/neuron/type"]
         f["layer/1/neuron/type"] = "LIF"
-    _problems(work, "`layer/1/neuron/type` is 'LIF', expected 'CUBA'")
+    _problems(work, "`layer/1/neuron/type` is 'LIF', expected 'CUBA'", why=LIF)
 
 
 def test_hdf5_neuron_type_checked_only_when_single(work: Path) -> None:
@@ -1005,7 +1133,7 @@ def test_hdf5_neuron_type_checked_only_when_single(work: Path) -> None:
     with _edit(work) as f:
         del f["layer/1/neuron/type"]
         f["layer/1/neuron/type"] = np.array([b"LIF"])
-    _problems(work, "`layer/1/neuron/type` is 'LIF', expected 'CUBA'")
+    _problems(work, "`layer/1/neuron/type` is 'LIF', expected 'CUBA'", why=LIF)
 
 
 def test_hdf5_neuron_type_too_big(work: Path) -> None:
@@ -1048,10 +1176,121 @@ def test_hdf5_problems_of_both_layers_in_order(work: Path) -> None:
         del f["layer/0/neuron/refDelay"], f["layer/1/neuron"], f["layer/1/shape"]
         f["layer/0/inFeatures"][()] = 100
     _problems(work,
-              "`layer/0/inFeatures` is 100, expected 200",
+              "`layer/0/weight` has shape (256, 200), expected (256, 100) = (out, in)",
               "`layer/0/neuron/refDelay` is missing",
               "`layer/1/shape` is missing",
-              "`layer/1/neuron` is missing")
+              "`layer/1/neuron` is missing",
+              "Trained/network.net holds a 100 -> 256 -> 200 network, the homework's is 200 -> 256 -> 200: "
+              "wrong input size (100 neurons, expected 200)")
+
+
+# other architectures: any chain of dense CUBA blocks from 200 to 200 neurons is evaluated
+
+
+def _export_of(work: Path, sizes: tuple[int, ...]) -> None:
+    """slayer's own export of an untrained solution.Network with these layer sizes, at work/Trained/network.net."""
+    import torch
+
+    from solution import Network
+
+    torch.manual_seed(0)
+    net = Network(sizes)
+    with torch.no_grad():
+        net(torch.zeros(1, sizes[0], 20))
+    net.export_hdf5(str(work / HDF5))
+
+
+def _architecture(found: str, *differences: str) -> str:
+    return (f"Trained/network.net holds a {found} network, the homework's is 200 -> 256 -> 200: "
+            f"{', '.join(differences)}")
+
+
+@pytest.mark.parametrize("sizes, differences", [
+    ((200, 128, 200), ["wrong hidden size (128 neurons, expected 256)"]),
+    ((200, 512, 200), ["wrong hidden size (512 neurons, expected 256)"]),
+    ((200, 256, 128, 200), ["wrong number of hidden layers (2, expected 1)"]),
+    ((200, 200), ["wrong number of hidden layers (0, expected 1)"]),
+    ((200,) * 17, ["wrong number of hidden layers (15, expected 1)"]),  # 16 blocks: the most the grader reads
+])
+def test_hdf5_other_architectures_are_evaluable(work: Path, sizes: tuple[int, ...], differences: list[str]) -> None:
+    _export_of(work, sizes)
+    report = _problems(work, _architecture(" -> ".join(map(str, sizes)), *differences), evaluable=True)
+    assert report.sizes == sizes
+    assert report.weights_sha256 == hashlib.sha256(b"".join(
+        np.ascontiguousarray(h5py.File(work / HDF5)[f"layer/{i}/weight"][()], dtype=np.float32).tobytes()
+        for i in range(len(sizes) - 1))).hexdigest()
+
+
+@pytest.mark.parametrize("sizes, differences, why", [
+    ((100, 256, 200), ["wrong input size (100 neurons, expected 200)"],
+     "the network takes 100 inputs and the HW8 input has 200 neurons"),
+    ((200, 256, 100), ["wrong output size (100 neurons, expected 200)"],
+     "the network has 100 outputs and the HW8 target has 200 neurons"),
+    ((100, 128, 300), ["wrong input size (100 neurons, expected 200)", "wrong hidden size (128 neurons, expected 256)",
+                       "wrong output size (300 neurons, expected 200)"],
+     "the network takes 100 inputs and the HW8 input has 200 neurons"),
+    ((200, 100), ["wrong number of hidden layers (0, expected 1)", "wrong output size (100 neurons, expected 200)"],
+     "the network has 100 outputs and the HW8 target has 200 neurons"),
+])
+def test_hdf5_wrong_input_or_output_size_is_not_evaluable(work: Path, sizes, differences, why: str) -> None:
+    _export_of(work, sizes)
+    report = _problems(work, _architecture(" -> ".join(map(str, sizes)), *differences), why=why)
+    assert report.sizes == sizes
+
+
+def test_hdf5_more_than_16_layers_are_refused_unread(work: Path) -> None:
+    with _edit(work) as f:
+        f.copy("layer/1", "layer/16")
+    _problems(work, "`layer` holds 17 layers: the grader evaluates at most 16")
+
+
+def test_hdf5_no_layers(work: Path) -> None:
+    with _edit(work) as f:
+        del f["layer/0"], f["layer/1"]
+    _problems(work, "`layer` holds no layers: slayer's export writes one group per block, `layer/0`, `layer/1`, ...")
+
+
+def test_hdf5_layers_that_do_not_chain(work: Path) -> None:
+    _export_of(work, (200, 256, 128, 200))
+    with _edit(work) as f:
+        del f["layer/2"]
+        f.copy("layer/0", "layer/2")  # 200 -> 256 after a block of 128 outputs
+    report = _problems(work, "`layer/1` has 128 outputs but `layer/2` takes 200 inputs")
+    assert report.sizes is None
+
+
+def test_hdf5_huge_weights_are_refused_unread(work: Path) -> None:
+    with _edit(work) as f:
+        del f["layer/0/weight"]
+        f["layer/0/outFeatures"][()] = 100_000
+        f["layer/0/shape"][()] = [100_000]
+        f["layer/0"].create_dataset("weight", shape=(100_000, 200), dtype="f4", chunks=(1000, 200))  # never written
+        del f["layer/1/weight"]
+        f["layer/1/inFeatures"][()] = 100_000
+        f["layer/1"].create_dataset("weight", shape=(200, 100_000), dtype="f4", chunks=(200, 1000))
+    _problems(work, "`layer/0/weight` holds 20000000 values, more than a 16 MiB export holds: refused unread",
+              "`layer/1/weight` holds 20000000 values, more than a 16 MiB export holds: refused unread",
+              _architecture("200 -> 100000 -> 200", "wrong hidden size (100000 neurons, expected 256)"))
+
+
+def test_hdf5_weights_are_read_up_to_what_the_size_limit_holds(work: Path) -> None:
+    """1 MiB holds 262144 float32 values: the first 200000 are read, the next 200000 are refused."""
+    _export_of(work, (200, 1000, 200))
+    with h5py.File(work / HDF5) as plain, h5py.File(work / "packed.net", "w") as packed:
+        for i in "01":  # a new file: HDF5 does not give back the space of deleted datasets
+            for key, item in plain[f"layer/{i}"].items():
+                if key != "weight":
+                    plain.copy(item, packed.require_group(f"layer/{i}"), name=key)
+            shape = plain[f"layer/{i}/weight"].shape
+            packed.create_dataset(f"layer/{i}/weight", data=np.zeros(shape, np.float32), compression="gzip")
+    (work / "packed.net").replace(work / HDF5)
+    assert (work / HDF5).stat().st_size < 2**20
+    report = check_hdf5(work, Limits(hdf5_max_mb=1))
+    assert report.problems == [
+        "`layer/1/weight` holds 200000 values, more than a 1 MiB export holds: refused unread",
+        _architecture("200 -> 1000 -> 200", "wrong hidden size (1000 neurons, expected 256)")]
+    assert (report.evaluable, report.not_evaluable) == (False, report.problems[0])
+    assert check_hdf5(work, Limits(hdf5_max_mb=2)).evaluable
 
 
 # foreign storage: nothing outside the file is ever followed

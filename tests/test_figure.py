@@ -254,17 +254,19 @@ def _same(result: CheckResult, score: float, max_score: float, message: str) -> 
 
 def test_figure_check_full_points() -> None:
     r = _figure_check(_run(_executed(_png(30, 40))))
-    _same(r, 5.0, 5.0, "the notebook shows 2 figures; the last (cell 3, 30×40 px) is on the feedback page")
+    _same(r, 5.0, 5.0, 'the notebook shows 2 figures; the last, from code cell 3 (In [3], "plt.show()"), is on the '
+                       "feedback page (30×40 px)")
     assert r.details == {"figures": 2, "cell": 3}
     one = _notebook(_code(_image(_b64(_png(8, 9)))))
     _same(_figure_check(_run(one), 0.0), 0.0, 0.0,
-          "the notebook shows 1 figure; the last (cell 0, 8×9 px) is on the feedback page")
+          'the notebook shows 1 figure; the last, from code cell 1 (In [1], "plt.show()"), is on the feedback page '
+          "(8×9 px)")
 
 
 def test_figure_check_full_points_for_a_figure_that_cannot_be_shown() -> None:
     r = _figure_check(_run(_executed(BAD_CRC)))
-    _same(r, 5.0, 5.0, "the notebook shows 2 figures; the last (cell 3) cannot be shown: "
-                       "it is a damaged PNG image (a chunk fails its checksum)")
+    _same(r, 5.0, 5.0, 'the notebook shows 2 figures; the last, from code cell 3 (In [3], "plt.show()"), cannot be '
+                       "shown: it is a damaged PNG image (a chunk fails its checksum)")
 
 
 def test_figure_check_zero_points() -> None:
@@ -401,7 +403,7 @@ def test_feedback_shows_the_students_figure(tmp_path: Path) -> None:
     target = _raster((3, 30), {0: [1, 5], 2: [20]})
     report.write_feedback(_result(), target, target, tmp_path / "feedback.html", shown)
     page = (tmp_path / "feedback.html").read_text()
-    title = "Your figure (the last one your notebook shows, cell 3)"
+    title = html.escape('Your figure: the last one your notebook shows, from code cell 3 (In [3], "plt.show()")')
     assert f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{_b64(png)}'>" in page
     assert html.escape(report.NO_FIGURE_SENTENCE) not in page
     assert "<tr class='unscored'><td>figure</td><td>0 / 0 (not scored)</td>" in page
@@ -419,8 +421,8 @@ def test_feedback_says_when_there_is_no_figure(tmp_path: Path) -> None:
     assert f"<h2>Your figure</h2><p class='nofigure'>{html.escape(report.NO_FIGURE_SENTENCE)}</p>" in page
     refused = student_figure(_executed(BAD_CRC))
     assert report.student_figure_html(refused) == (
-        "<h2>Your figure</h2><p class='nofigure'>The last figure your notebook shows (cell 3) cannot be shown "
-        "here: it is a damaged PNG image (a chunk fails its checksum). Show it as a PNG of at most 2 MiB and "
+        "<h2>Your figure</h2><p class='nofigure'>The last figure your notebook shows, from code cell 3 (In [3], "
+        "&quot;plt.show()&quot;), cannot be shown here: it is a damaged PNG image (a chunk fails its checksum). Show it as a PNG of at most 2 MiB and "
         "5000×5000 pixels (plt.show() with matplotlib&#x27;s defaults does).</p>")
     assert report.student_figure_html(None) == ""
     report.write_feedback(_result(), None, target, tmp_path / "old.html")  # callers that pass no figure

@@ -121,6 +121,36 @@ def test_a_result_in_memory_has_gradescopes_format() -> None:
     assert data["score"] == 50
 
 
+def test_a_grader_error_is_no_grade_for_gradescope(tmp_path: Path, monkeypatch, capsys) -> None:
+    from grader import batch
+    from grader.results import grader_error_result
+
+    error = grader_error_result("submission", "0" * 64, EPOCHS, "the kernel could not start: Kernel died")
+    data = error.to_gradescope()
+    assert "score" not in data and "max_score" not in data and data["tests"] == []  # not a 0: no score at all
+    assert data["output"] == ("submission: not graded (grading machine error): the kernel could not start: Kernel "
+                              "died. This is a fault of the grading machine, not of your notebook: it has no score, "
+                              "and it will be graded again once the machine is fixed.")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(batch, "grade_batch", broken)
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "train.ipynb").write_text(REFERENCE.read_text())
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "results.json").write_text('{"score": 100}')  # a stale one from an earlier run
+    assert gradescope.run(tmp_path, EPOCHS) == 1
+    assert not (tmp_path / "results" / "results.json").exists()  # Gradescope: "failed to execute correctly"
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == ["not graded (grading machine error): internal error in the grader: RuntimeError: boom",
+                        gradescope.GRADER_ERROR_NOTE]
+    assert gradescope.GRADER_ERROR_NOTE == (
+        "No results.json written: this is a fault of the grading machine, not of the submission, so it gets no "
+        "score. Gradescope shows it as \"The autograder failed to execute correctly\"; fix the cause above, then "
+        "rerun the autograder on this submission (or Regrade All Submissions).")
+
+
 # --- the zip ------------------------------------------------------------------------------------
 
 
@@ -344,4 +374,4 @@ def test_no_notebook_gets_a_clear_result(autograder: Path) -> None:
     assert data["score"] == 0
     tests = {t["name"]: t for t in data["tests"]}
     assert tests["execution"]["output"] == (
-        "not graded: the submission holds no .ipynb notebook (it holds train.py): upload train.ipynb")
+        "nothing to run: the submission holds no .ipynb notebook (it holds train.py): upload train.ipynb")

@@ -168,7 +168,7 @@ def test_the_overview_reads_back_its_numbers(graded: Path) -> None:
     subs = {row[0]: row[1:] for row in page.rows["submissions"][1:]}
     assert subs["ann"] == ["100 / 100", "—", "—", ""]  # the thumbnail has no text
     assert subs["bob"] == ["35 / 100", "hdf5, export, loss, similarity", "—", "—"]
-    assert subs["dan"] == ["error", "execution, dataset, output_shape, hdf5, export, loss, similarity", "1", "—"]
+    assert subs["dan"] == ["not graded", "execution, dataset, output_shape, hdf5, export, loss, similarity", "1", "—"]
     assert subs[ODD] == ["85 / 100", "similarity", "1", "—"]
 
 

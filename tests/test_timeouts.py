@@ -45,6 +45,6 @@ def test_the_reference_time_is_the_slower_of_the_calibration_and_this_machine(mo
 
 def test_the_message_gives_the_limit_and_why() -> None:
     times = for_budget(load_config().limits, CAL, 100, reference_s=12.3)
-    assert timeout_message(CellRef(None, 4), False, times) == (
-        "timed out: cell 4 ran past the per-cell limit (300 s per cell, 600 s in all: 10 x the reference's "
-        "12 s at 100 epochs on this machine, at least 300 s)")
+    assert timeout_message(CellRef(None, 6, 4, 4, "while True:"), False, times) == (
+        'timed out: code cell 4 (In [4], "while True:") ran past the per-cell limit (300 s per cell, 600 s in all: '
+        "10 x the reference's 12 s at 100 epochs on this machine, at least 300 s)")

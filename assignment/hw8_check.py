@@ -1,0 +1,1 @@
+../grader/hw8_check.py

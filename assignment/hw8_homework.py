@@ -1,0 +1,1 @@
+../solution/homework.py

@@ -1,0 +1,32 @@
+"""The files a student's notebook finds beside it, wherever it runs.
+
+One list for the three places a notebook runs: the student bundle
+(``grader/release.py`` copies them), ``assignment/`` (committed relative
+links to these sources) and the grader's working folder
+(``grader.execute.prepare_workdir`` copies them). The checks' files keep
+kit-independent names there, so the notebook's ``import hw8_check`` works
+without the kit. Standard library only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from solution import homework
+
+KIT = Path(__file__).resolve().parent.parent
+DATA_DIR = KIT / "data"
+ASSIGNMENT_DIR = KIT / "assignment"
+CHECKSUMS = DATA_DIR / "SHA256SUMS"
+
+DATA_FILES = {name: DATA_DIR / name for name in homework.DATA_FILES}
+CHECK_FILES = {  # name beside the notebook -> its one source in the kit
+    "hw8_check.py": KIT / "grader" / "hw8_check.py",
+    "hw8_messages.py": KIT / "grader" / "messages.py",
+    "hw8_homework.py": KIT / "solution" / "homework.py",
+}
+
+
+def beside_notebook() -> dict[str, Path]:
+    """Every file the notebook reads from its own folder (data, then checks), by name, with its source."""
+    return {**DATA_FILES, **CHECK_FILES}

@@ -1,0 +1,222 @@
+"""The student bundle (`nox -s release`): dist/hw8-p2-student.zip, a folder that runs where it is unpacked.
+
+It holds, under one top folder, the template notebook, the two HW8 data files
+with their checksums, the notebook's checks (``grader/handout.py`` lists
+what sits beside the notebook) and a short README written here from the
+kit's facts: the names and files from ``solution/homework.py``, the course
+budget from the rubric, the time an epoch takes from the recorded stock run
+(``grader/accel/verify_full_2000.json``), the lava-dl pin from noxfile.py.
+
+Nothing stale or damaged is shipped: the build refuses a template that
+``python -m grader assign`` would write differently, and data whose SHA-256
+differs from data/SHA256SUMS. The zip is byte-for-byte reproducible.
+
+    python -m grader.release [--out dist/hw8-p2-student.zip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import stat
+import sys
+import zipfile
+from pathlib import Path
+
+from grader.handout import ASSIGNMENT_DIR, CHECK_FILES, CHECKSUMS, DATA_FILES, KIT
+from solution import homework
+
+ZIP_NAME = "hw8-p2-student.zip"
+DEFAULT_ZIP = KIT / "dist" / ZIP_NAME
+FOLDER = "hw8-p2"  # the zip's one top folder: unpacking never spills files
+TEMPLATE = ASSIGNMENT_DIR / homework.NOTEBOOK
+STOCK_RUN = KIT / "grader" / "accel" / "verify_full_2000.json"  # the reference trained on stock slayer
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+README = "README.md"
+SUMS = "SHA256SUMS"
+WRITES = {  # what each file the notebook writes holds (names: solution/homework.py)
+    homework.NETWORK_STATE: "the best network's `state_dict`, saved during training (`torch.save`)",
+    homework.NETWORK_HDF5: "that network exported to HDF5 (`net.export_hdf5`): what the grader scores",
+    homework.LOSS_LOG: "the learning statistics (`stats.save`)",
+}
+
+
+class ReleaseError(RuntimeError):
+    """The bundle cannot be built as it should be; the message names the file and the fix."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def data_checksums() -> dict[str, str]:
+    """{name: sha256} of the HW8 data files, each checked against data/SHA256SUMS."""
+    recorded: dict[str, str] = {}
+    for line in CHECKSUMS.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            recorded[name.lstrip("*")] = digest
+    sums = {}
+    for name, path in DATA_FILES.items():
+        if name not in recorded:
+            raise ReleaseError(f"{CHECKSUMS} lists no checksum for {name}")
+        actual = _sha256(path)
+        if actual != recorded[name]:
+            raise ReleaseError(f"{path} has SHA-256 {actual}, but {CHECKSUMS} records {recorded[name]}: "
+                               "restore it (`nox -s data -- --check` says more)")
+        sums[name] = actual
+    return sums
+
+
+def current_template() -> bytes:
+    """assignment/train.ipynb, refused unless it is what `python -m grader assign` writes."""
+    from grader import assign
+
+    text, leaks = assign.generate()
+    if leaks:
+        raise ReleaseError(f"the template would leak solution code: {leaks[0]}")
+    if not TEMPLATE.is_file() or TEMPLATE.read_text(encoding="utf-8") != text:
+        raise ReleaseError(f"{TEMPLATE} is stale: regenerate it with `nox -s assign`")
+    return text.encode("utf-8")
+
+
+def stock_timing() -> dict[str, object]:
+    """The recorded stock-slayer run: epochs, seconds per epoch and where it ran."""
+    record = json.loads(STOCK_RUN.read_text())
+    stock = record["stock"]
+    numerics = record.get("numerics", {})
+    return {
+        "epochs": int(record["epochs"]),
+        "s_per_epoch": float(stock["s_per_epoch"]),
+        "threads": int(record.get("threads", 1)),
+        "cpu": f"{numerics.get('cpu', 'unknown CPU')} ({numerics.get('machine', 'unknown architecture')})",
+        "torch": record.get("versions", {}).get("torch", "unknown"),
+    }
+
+
+def _course_epochs() -> int:
+    from grader.config import load_config
+
+    return load_config().budget.epochs
+
+
+def student_readme(course_epochs: int | None = None) -> str:
+    """The bundle's README: what is in it, how to set up and run, how long, how to check, what to hand in."""
+    from grader.gradescope import lava_dl_pin
+
+    epochs = _course_epochs() if course_epochs is None else course_epochs
+    timing = stock_timing()
+    per_epoch = float(timing["s_per_epoch"])  # type: ignore[arg-type]
+    minutes = per_epoch * epochs / 60
+    names = ", ".join(f"`{n}`" for n in homework.HANDOUT_NAMES)
+    data = ", ".join(f"`{n}`" for n in homework.DATA_FILES)
+    checks = ", ".join(f"`{n}`" for n in CHECK_FILES)
+    writes = "\n".join(f"- `{path}`: {WRITES[path]}" for path in homework.OUTPUT_FILES)
+    pin = lava_dl_pin()
+    threads = "one thread" if timing["threads"] == 1 else f"{timing['threads']} threads"
+    recorded = int(timing["epochs"])  # type: ignore[call-overload]
+    how_long = (f"**How long.** {recorded} epochs took {per_epoch * recorded / 60:.1f} minutes ({per_epoch:.3f} s an "
+                f"epoch) on the machine the course's reference run was recorded on: {threads} of an {timing['cpu']} "
+                f"server, lava-dl 0.6.0 on the CPU (torch {timing['torch']})")
+    if epochs != recorded:
+        how_long += f"; the course budget of {epochs} epochs takes about {minutes:.0f} minutes there"
+    how_long += (f". A laptop may take longer. Try your code with `{homework.BUDGET_VARIABLE} = 20` in the "
+                 f"`{homework.PARAMETERS_TAG}` cell first (seconds), then run the full {epochs} epochs for the notebook you hand in.")
+    return f"""# HW8 problem 2: spike-to-spike regression with lava-dl SLAYER
+
+Everything the homework needs, side by side. Keep the files together: the notebook reads the data and
+its checks from its own folder, and writes its results into `{homework.TRAINED_FOLDER}/` beside them.
+
+| file | what it is |
+| --- | --- |
+| `{homework.NOTEBOOK}` | the notebook you complete (parts 2 and 3) |
+| {data} | the HW8 spikes, {homework.SHAPE} each; `{SUMS}` holds their SHA-256 (`sha256sum -c {SUMS}`) |
+| {checks} | the homework's checks, called from the notebook, and what they rely on |
+
+## Set up once
+lava-dl 0.6.0 runs on Python 3.10. In a terminal, in this folder:
+
+    python3.10 -m venv .venv
+    source .venv/bin/activate        # Windows: .venv\\Scripts\\activate
+    pip install {pin} jupyterlab
+
+With conda instead: `conda create -n hw8 python=3.10`, `conda activate hw8`, then the same `pip install`.
+
+## Run
+    jupyter lab {homework.NOTEBOOK}
+
+Replace each `# YOUR CODE HERE` and the `raise NotImplementedError(...)` under it with your code; its
+message says what belongs there. Keep the handout's names ({names}), and set `{homework.BUDGET_VARIABLE}`
+only in the cell tagged `{homework.PARAMETERS_TAG}`.
+
+{how_long}
+
+## Check as you go
+Each step ends with a check that prints `✓` and what passed, or `✗` and what to fix:
+
+    hw8_check.dataset(training_set)
+    hw8_check.network(net)
+    hw8_check.loss(error)
+    hw8_check.export(trained_folder, net)
+
+They speak the grader's words, but the grader does not read them: it runs your notebook again and
+measures everything itself.
+
+## Hand in
+`{homework.NOTEBOOK}`, run from top to bottom. It must write, in the folder `{homework.TRAINED_FOLDER}` next to it:
+
+{writes}
+
+The grader runs it again from the top in a fresh folder holding this folder's data and checks, at
+{epochs} epochs, then scores `{homework.NETWORK_HDF5}`: the shapes, slayer's HDF5 structure
+({" -> ".join(map(str, homework.LAYERS))}), and the network's SpikeTime loss and raster similarity against
+the reference solution trained at the same budget.
+"""
+
+
+def members(course_epochs: int | None = None) -> dict[str, bytes]:
+    """Every file of the bundle by its name in the zip, in the zip's order."""
+    sums = data_checksums()
+    files = {homework.NOTEBOOK: current_template(), README: student_readme(course_epochs).encode("utf-8")}
+    files.update({name: path.read_bytes() for name, path in DATA_FILES.items()})
+    files[SUMS] = "".join(f"{digest}  {name}\n" for name, digest in sums.items()).encode()
+    files.update({name: path.read_bytes() for name, path in CHECK_FILES.items()})
+    return {f"{FOLDER}/{name}": data for name, data in files.items()}
+
+
+def build_zip(dest: Path = DEFAULT_ZIP, course_epochs: int | None = None) -> Path:
+    """Write the bundle to `dest` (reproducibly: fixed dates and modes) and return `dest`."""
+    files = members(course_epochs)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            zf.writestr(info, data)
+    tmp.replace(dest)
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m grader.release [--out PATH]`: 0 written, 1 refused (stale template, damaged data)."""
+    parser = argparse.ArgumentParser(prog="python -m grader.release", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_ZIP, help="zip to write (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        dest = build_zip(args.out)
+    except ReleaseError as exc:
+        print(f"release: {exc}", file=sys.stderr)
+        return 1
+    with zipfile.ZipFile(dest) as zf:
+        for info in zf.infolist():
+            print(f"  {info.file_size:>8,}  {info.filename}")
+    print(f"release: wrote {dest}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
