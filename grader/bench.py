@@ -238,12 +238,13 @@ with tempfile.TemporaryDirectory() as out:
 """
 
 
-def bench_pair(epochs: int) -> dict[str, Any]:
+def bench_pair(epochs: int, repeats: int = 3) -> dict[str, Any]:
     """The machine's own ceiling for 2 workers: the accelerated training alone, then two at once, no grader.
 
-    Each process times its training only (not its imports); the ratio 2 x alone / the slower of the
-    pair is what two gradings could reach at best here (shared caches, memory bandwidth, the
-    hypervisor's placement of the two cores).
+    Each process times its training only (not its imports). Alone and paired runs alternate,
+    `repeats` times each, and the medians are compared: this machine's speed drifts by several
+    per cent from minute to minute. 2 x alone / the slower of a pair is what two gradings
+    could reach at best here (shared caches, memory bandwidth, where the hypervisor runs the cores).
     """
 
     def start() -> subprocess.Popen:
@@ -256,10 +257,13 @@ def bench_pair(epochs: int) -> dict[str, Any]:
             raise RuntimeError(f"the pair benchmark's training failed (exit status {proc.returncode})")
         return float(out.strip().splitlines()[-1])
 
-    alone = seconds(start())
-    pair = [start(), start()]
-    together = [seconds(p) for p in pair]
-    return {"epochs": epochs, "alone_s": alone, "pair_s": together, "ratio": 2 * alone / max(together)}
+    alone, pairs = [], []
+    for _ in range(max(repeats, 1)):
+        alone.append(seconds(start()))
+        pair = [start(), start()]
+        pairs.append(max(seconds(p) for p in pair))
+    ratio = 2 * statistics.median(alone) / statistics.median(pairs)
+    return {"epochs": epochs, "repeats": len(alone), "alone_s": alone, "pair_s": pairs, "ratio": ratio}
 
 
 def bench_full_stock(config, work: Path, epochs: int) -> dict[str, Any]:
@@ -381,7 +385,8 @@ def report(figures: dict[str, Any]) -> str:
     p = figures.get("pair")
     if p:
         lines.append(_line("this machine's ceiling", f"{p['ratio']:.2f}x",
-                           note=f"2 x {p['alone_s']:.1f} s alone / {max(p['pair_s']):.1f} s for two at once: "
+                           note=f"2 x {statistics.median(p['alone_s']):.1f} s alone / "
+                                f"{statistics.median(p['pair_s']):.1f} s for two at once, medians of {p['repeats']}: "
                                 f"the accelerated training, {p['epochs']} epochs, no grader"))
 
     f = figures.get("full_stock")
@@ -455,7 +460,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.full:
             full_epochs = args.full_epochs or config.budget.epochs
             figures["full_throughput"] = bench_grading(config, full_epochs, max(args.copies, 2), work / "full")
-            figures["pair"] = bench_pair(args.pair_epochs)
+            figures["pair"] = bench_pair(args.pair_epochs, args.repeats)
         if args.full_stock:
             figures["full_stock"] = bench_full_stock(config, work, config.budget.epochs)
     finally:

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from grader.evaluate import compare_to_kernel, evaluate_hdf5
 from grader.metrics import silent_loss
 
 
@@ -55,6 +54,10 @@ class Measurement:
 
 def measure(path: Path, official: dict[str, np.ndarray], kernel_output: np.ndarray | None = None) -> Measurement:
     """Rebuild, run and score `path`; compare with the notebook's own output when given."""
+    # slayer (and torch) load here, not when the module does: a grading worker imports this
+    # module at start, and its first kernel need not wait the 4 s they take.
+    from grader.evaluate import compare_to_kernel, evaluate_hdf5
+
     ev = evaluate_hdf5(path, official["input"], official["target"])
     metrics = {("loss_numpy" if k == "loss" else k): float(v) for k, v in ev.metrics.items()}
     metrics.pop("silent_loss", None)  # one name: Measurement.silent_loss
