@@ -82,6 +82,11 @@ def missing_data(name: str, folder: str) -> str:
             f"{homework.TARGET_FILE} next to {homework.NOTEBOOK}")
 
 
+def missing_variable(name: str, kind: str) -> str:
+    """The grader's probe found neither the handout's variable nor any object of its kind."""
+    return f"no variable `{name}` (and no {kind}) in the notebook"
+
+
 def not_a_pair(expression: str, got: str) -> str:
     """The dataset's item is not an (input, target) pair."""
     return f"{expression} returned {got}, not (input, target)"

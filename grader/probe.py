@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+from grader import messages
 from solution import homework
 
 PROBE_DIR = "_grader"
@@ -41,6 +42,10 @@ def preamble(seed: int, accelerate: bool) -> None:
             install()
         except Exception as exc:  # the stock slayer path still grades correctly
             print(f"[grader] accelerator unavailable, using stock slayer: {exc}")
+
+
+class _NotAPair(Exception):
+    """The dataset's item is not (input, target): said as such, not as an exception it raised."""
 
 
 def _to_array(value: Any) -> Any:
@@ -80,24 +85,26 @@ def run(ns: dict[str, Any], out_dir: str = PROBE_DIR) -> None:
     name, dataset = _find(ns, ds_var, torch.utils.data.Dataset)
     meta["dataset_name"] = name
     if dataset is None:
-        meta["errors"]["dataset"] = f"no variable `{ds_var}` (and no torch Dataset) in the notebook"
+        meta["errors"]["dataset"] = messages.missing_variable(ds_var, "torch Dataset")
     else:
         try:
             item = dataset[0]
             if not isinstance(item, (tuple, list)) or len(item) < 2:
-                raise TypeError(f"{ds_var}[0] returned {type(item).__name__}, not (input, target)")
+                raise _NotAPair(messages.not_a_pair(f"{ds_var}[0]", type(item).__name__))
             for key, value in zip(("input", "target"), item[:2]):
                 arr, shape = _to_array(value)
                 meta[f"{key}_shape"] = shape
                 if arr is not None:
                     arrays[key] = arr
+        except _NotAPair as exc:
+            meta["errors"]["dataset"] = str(exc)
         except Exception as exc:
-            meta["errors"]["dataset"] = f"{ds_var}[0] raised {type(exc).__name__}: {exc}"
+            meta["errors"]["dataset"] = messages.raised(f"{ds_var}[0]", exc)
 
     name, net = _find(ns, net_var, torch.nn.Module, "blocks")
     meta["network_name"] = name
     if net is None:
-        meta["errors"]["network"] = f"no variable `{net_var}` (and no network module) in the notebook"
+        meta["errors"]["network"] = messages.missing_variable(net_var, "network module")
     else:
         try:
             from solution.dataset import load_spikes
@@ -113,7 +120,7 @@ def run(ns: dict[str, Any], out_dir: str = PROBE_DIR) -> None:
             if arr is not None:
                 arrays["output"] = arr
         except Exception as exc:
-            meta["errors"]["network"] = f"{net_var}(input) raised {type(exc).__name__}: {exc}"
+            meta["errors"]["network"] = messages.raised(f"{net_var}(input)", exc)
 
     from grader import cpu_redirect
 

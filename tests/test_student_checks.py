@@ -435,12 +435,26 @@ def _rubric_says(check: str, namespace: dict, tmp_path: Path) -> str:
     lambda i, t: (t, i),  # swapped: the values differ
     lambda i, t: (i[:, :500], t[:, :500]),  # truncated
     lambda i, t: (i, t),  # right
-], ids=["transposed", "swapped", "truncated", "right"])
+    lambda i, t: i,  # not a pair
+], ids=["transposed", "swapped", "truncated", "right", "not-a-pair"])
 def test_dataset_messages_are_the_graders(here: Path, edit) -> None:
     dataset = Edited(edit)
     mine = hw8_check.dataset_problems(dataset)
     graders = _rubric_says("dataset", {"training_set": dataset, "net": Network()}, here)
     assert graders == ("; ".join(mine) if mine else messages.DATASET_OK)
+
+
+def test_a_dataset_that_raises_reads_the_same_in_the_notebook_and_the_grader(here: Path) -> None:
+    class Unfinished(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 1
+
+        def __getitem__(self, _):
+            raise NotImplementedError("Part 2: return the (input, target) pair")
+
+    mine = hw8_check.dataset_problems(Unfinished())
+    assert mine == ["training_set[0] raised NotImplementedError: Part 2: return the (input, target) pair"]
+    assert _rubric_says("dataset", {"training_set": Unfinished(), "net": Network()}, here) == mine[0]
 
 
 @pytest.mark.parametrize("net, wrong", [
