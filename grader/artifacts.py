@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import messages
 from grader.config import Limits
 from solution import homework
 
@@ -161,7 +162,7 @@ def check_hdf5(workdir: Path, limits: Limits) -> HDF5Report:
 
     path, refused = own_file(workdir, HDF5_PATH)
     if path is None:
-        why = refused or f"{HDF5_PATH} was not written (export the trained network)"
+        why = refused or messages.missing_file(str(HDF5_PATH))
         return HDF5Report(exists=False, problems=[why], not_evaluable=why)
     size = path.stat().st_size
     if size > limits.hdf5_max_mb * 2**20:
@@ -172,7 +173,7 @@ def check_hdf5(workdir: Path, limits: Limits) -> HDF5Report:
         with h5py.File(path, "r") as h:
             found.read(h)
     except OSError as exc:
-        found.deviation(f"{HDF5_PATH} is not a readable HDF5 file ({exc})", blocks=True)
+        found.deviation(messages.not_hdf5(str(HDF5_PATH), str(exc)), blocks=True)
     evaluable = not found.blockers
     return HDF5Report(
         exists=True,
@@ -279,7 +280,7 @@ class _Structure:
             return None
         for key in ("type", "shape", "inFeatures", "outFeatures", "weight", "neuron"):
             if key not in layer:  # the grader rebuilds a block without `shape`, from its weight
-                self.deviation(f"`{where}/{key}` is missing", blocks=key != "shape")
+                self.deviation(messages.hdf5_missing(f"{where}/{key}"), blocks=key != "shape")
         if "type" in layer and self.small(layer["type"], where + "/type"):
             kind = _scalar(layer["type"])
             if kind != "dense":
@@ -319,8 +320,7 @@ class _Structure:
         elif n_in is None or n_out is None:
             return  # the layer's sizes are unknown (said above): nothing to compare the weight with
         elif w.shape != (n_out, n_in):
-            hint = " (transposed)" if w.shape == (n_in, n_out) else ""
-            self.deviation(f"`{where}` has shape {w.shape}{hint}, expected ({n_out}, {n_in}) = (out, in)", blocks=True)
+            self.deviation(messages.weight_shape(where, w.shape, n_out, n_in), blocks=True)
         elif w.dtype.kind != "f":
             self.deviation(f"`{where}` has dtype {w.dtype}, expected floating point", blocks=True)
         elif w.size > self.values_left:
@@ -341,7 +341,7 @@ class _Structure:
             return
         for key in NEURON_KEYS:
             if key not in neuron:
-                self.deviation(f"`{where}/{key}` is missing", blocks=True)
+                self.deviation(messages.hdf5_missing(f"{where}/{key}"), blocks=True)
             else:
                 self.small(neuron[key], f"{where}/{key}")
         if "type" in neuron and isinstance(neuron["type"], h5py.Dataset) and neuron["type"].size <= 1:

@@ -288,13 +288,13 @@ def _exported_weight(block: Any) -> Any:
     return weight.reshape(synapse.weight.shape[:2]).cpu().numpy()
 
 
-def _layer_problems(layer: Any, where: str, index: int, net: Any, path: str) -> list[str]:
+def _layer_problems(layer: Any, where: str, index: int, net: Any) -> list[str]:
     import h5py
     import numpy as np
 
     if not isinstance(layer, h5py.Group):
-        return [messages.hdf5_missing(where, path)]
-    problems = [messages.hdf5_missing(f"{where}/{key}", path) for key in ("shape", "weight", "neuron")
+        return [messages.hdf5_missing(where)]
+    problems = [messages.hdf5_missing(f"{where}/{key}") for key in ("shape", "weight", "neuron")
                 if key not in layer]
     if "weight" not in layer or not isinstance(layer["weight"], h5py.Dataset):
         return problems
@@ -322,7 +322,7 @@ def _hdf5_problems(path: Path, net: Any) -> list[str]:
         return [messages.not_hdf5(shown, _first_line(exc))]
     with h:
         if "layer" not in h or not isinstance(h["layer"], h5py.Group):
-            return [messages.hdf5_missing("layer", shown)]
+            return [messages.hdf5_missing("layer")]
         names = sorted(h["layer"].keys())
         stopped = [n for n in names if isinstance(h["layer"][n], h5py.Group) and set(h["layer"][n].keys()) == {"type"}]
         if stopped:  # the export raised there: what follows it is missing for that reason alone
@@ -331,7 +331,7 @@ def _hdf5_problems(path: Path, net: Any) -> list[str]:
         problems = [] if names == expected else [messages.layers_found(names, shown)]
         for i, name in enumerate(expected):
             if name in h["layer"]:
-                problems += _layer_problems(h["layer"][name], f"layer/{name}", i, net, shown)
+                problems += _layer_problems(h["layer"][name], f"layer/{name}", i, net)
         return problems
 
 

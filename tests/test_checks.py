@@ -473,9 +473,9 @@ def test_hdf5_check() -> None:
     report = HDF5Report(exists=True, problems=["`layer/0/neuron` is missing", "`layer/1/weight` is missing"])
     _same(_check("hdf5", _ev(hdf5=report), 20), 0.0, 20,
           "`layer/0/neuron` is missing; `layer/1/weight` is missing")
-    report = HDF5Report(exists=False, problems=["Trained/network.net was not written (export the trained network)"])
+    report = HDF5Report(exists=False, problems=["Trained/network.net is missing: export the best network there with net.export_hdf5"])
     _same(_check("hdf5", _ev(hdf5=report), 20), 0.0, 20,
-          "Trained/network.net was not written (export the trained network)")
+          "Trained/network.net is missing: export the best network there with net.export_hdf5")
 
 
 def test_hdf5_check_of_an_evaluable_deviation() -> None:
@@ -567,7 +567,7 @@ def test_export_no_kernel_output() -> None:
     assert r.flags == [MISMATCH]
 
 
-NOT_WRITTEN = "Trained/network.net was not written (export the trained network)"
+NOT_WRITTEN = "Trained/network.net is missing: export the best network there with net.export_hdf5"
 WRONG_INPUT = "the network takes 100 inputs and the HW8 input has 200 neurons"
 LIF = "`layer/1/neuron/type` is 'LIF': the grader rebuilds CUBA neurons only"
 NOT_EVALUATED = {  # HDF5Report -> the end of each not-measured message
@@ -838,8 +838,8 @@ def test_hdf5_digest_reads_weights_as_float32(work: Path) -> None:
 def test_hdf5_missing(tmp_path: Path) -> None:
     report = _report(tmp_path)
     assert (report.exists, report.problems, report.evaluable, report.ok, report.weights_sha256) == (
-        False, ["Trained/network.net was not written (export the trained network)"], False, False, None)
-    assert report.not_evaluable == "Trained/network.net was not written (export the trained network)"
+        False, ["Trained/network.net is missing: export the best network there with net.export_hdf5"], False, False, None)
+    assert report.not_evaluable == "Trained/network.net is missing: export the best network there with net.export_hdf5"
 
 
 def test_hdf5_through_a_symbolic_link_is_refused(tmp_path: Path, exported: Path) -> None:

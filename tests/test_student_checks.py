@@ -387,11 +387,35 @@ def test_hdf5_without_slayers_layout(here: Path) -> None:
         del h["layer/1"], h["layer/0/neuron"]
     assert hw8_check.export_problems("Trained", net) == [
         "Trained/network.net holds `layer/0`, expected `layer/0` and `layer/1` (one group per block)",
-        "`layer/0/neuron` is missing in Trained/network.net",
+        "`layer/0/neuron` is missing",
     ]
     with h5py.File("Trained/network.net", "w") as h:
         h.create_group("layers")
-    assert hw8_check.export_problems("Trained", net) == ["`layer` is missing in Trained/network.net"]
+    assert hw8_check.export_problems("Trained", net) == ["`layer` is missing"]
+
+
+@pytest.mark.parametrize("fault", ["missing-neuron", "transposed-weight", "not-hdf5", "not-written"])
+def test_export_faults_read_the_same_in_the_notebook_and_the_grader(here: Path, fault: str) -> None:
+    """The notebook's export check and the grader's hdf5 check word the same fault with the same function."""
+    from grader.artifacts import check_hdf5
+
+    net = Network()
+    _write_run(net)
+    if fault == "missing-neuron":
+        with h5py.File("Trained/network.net", "r+") as h:
+            del h["layer/0/neuron"]
+    elif fault == "transposed-weight":
+        with h5py.File("Trained/network.net", "r+") as h:
+            w = h["layer/1/weight"][()]
+            del h["layer/1/weight"]
+            h["layer/1/weight"] = w.T
+    elif fault == "not-hdf5":
+        Path("Trained/network.net").write_bytes(b"not an HDF5 file")
+    else:
+        Path("Trained/network.net").unlink()
+    mine = hw8_check.export_problems("Trained", net)
+    graders = check_hdf5(here, Limits()).problems
+    assert mine and set(mine) <= set(graders), (mine, graders)
 
 
 def test_another_folder(here: Path) -> None:
