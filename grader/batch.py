@@ -31,6 +31,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -51,6 +52,7 @@ from grader.submission import Submission, discover
 from solution import numerics
 
 STAGE = "_tmp"  # OUT/_tmp/<id>: a submission's folder while it is built; OUT/_tmp/<WORK>/<id>: its run
+LOG = "grader.log"  # OUT/grader.log: what the grading processes print (torch's CUDA notice, lava-dl's Prophesee notice)
 INTAKE = "_intake"
 MARKER = ".s2s-batch"  # this batch's token: a worker that cannot read it does not share OUT
 LOCK = ".s2s-batch.lock"
@@ -269,6 +271,7 @@ def _worker_main(conn, parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the batch process stops its workers
     try:
+        logging_to = None
         while True:
             try:
                 task = conn.recv()
@@ -276,9 +279,26 @@ def _worker_main(conn, parent_pid: int) -> None:
                 return
             if task is None:
                 return
+            if logging_to is None:
+                logging_to = _output_to(Path(task[1].out) / LOG)
             conn.send(grade_task(*task))  # (submission, context)
     finally:
         conn.close()
+
+
+def _output_to(log: Path) -> Path:
+    """This worker's stdout and stderr, at the file-descriptor level, go to `log`, not to the instructor's terminal.
+
+    A worker has nothing to say there: results and errors go back through its pipe. What it
+    printed was the libraries' own notices, once per worker, between the progress bar's lines.
+    """
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return log
 
 
 def _death(exitcode: int | None) -> str:

@@ -29,7 +29,7 @@ GRADED, USAGE, NOT_GRADED = 0, 2, 3
 EXIT_STATUSES = (f"exit status: {GRADED} graded (whatever the score), {USAGE} wrong command line (e.g. no such "
                  f"notebook), {NOT_GRADED} not graded (the grading machine could not grade it)")
 DEFAULT_OUT = Path("hw8-check")
-LOG = "grader.log"
+LOG = "grader.log"  # the same file as grader.batch.LOG: the workers write theirs there too
 STOCK_RECORD = Path(__file__).resolve().parent / "accel" / "verify_full_2000.json"  # stock slayer, timed
 
 

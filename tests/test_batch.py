@@ -461,3 +461,17 @@ def test_the_cli_trusts_only_its_own_samples_and_the_student_check(tmp_path: Pat
     assert cli.main(["grade", "--out", str(tmp_path / "c")]) == 2  # the bundled samples
     assert cli.main(["check", str(nb), "--out", str(tmp_path / "d")]) == 3  # could not grade
     assert calls == [False, True, True, True]
+
+
+def test_a_workers_own_output_goes_to_the_batch_log(tmp_path: Path) -> None:
+    """Libraries' notices in a worker (torch's CUDA notice, lava-dl's Prophesee notice) stay off the terminal."""
+    import subprocess
+    import sys
+
+    script = ("import os, sys\nfrom pathlib import Path\nfrom grader.batch import _output_to\n"
+              f"_output_to(Path({str(tmp_path / 'grader.log')!r}))\n"
+              "print('from print')\nos.write(2, b'from native code\\n')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+    assert sorted((tmp_path / "grader.log").read_text().splitlines()) == ["from native code", "from print"]
