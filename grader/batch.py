@@ -52,7 +52,7 @@ from grader.submission import Submission, discover
 from solution import numerics
 
 STAGE = "_tmp"  # OUT/_tmp/<id>: a submission's folder while it is built; OUT/_tmp/<WORK>/<id>: its run
-LOG = "grader.log"  # OUT/grader.log: what the grading processes print (torch's CUDA notice, lava-dl's Prophesee notice)
+LOG = "_grader.log"  # what the grading processes print (torch's CUDA notice, lava-dl's Prophesee notice); "_": no id starts so
 INTAKE = "_intake"
 MARKER = ".s2s-batch"  # this batch's token: a worker that cannot read it does not share OUT
 LOCK = ".s2s-batch.lock"

@@ -4,7 +4,7 @@ The notebook is graded exactly as an instructor grades it (the kit's batch code,
 worker; without bubblewrap if the laptop has none: it is the student's own code), into
 a stable folder (`hw8-check/` where the command runs, unless `--out`), so the feedback
 page is always there afterwards. What the grader's own processes print (torch's CUDA
-notice, lava-dl's Prophesee notice, warnings) goes to `OUT/grader.log`, not to the
+notice, lava-dl's Prophesee notice, warnings) goes to `OUT/_grader.log`, not to the
 terminal; the student's own errors are not in that noise anyway: the kernel's output
 goes to the executed notebook, and what stopped it to the execution check's message,
 which the terminal shows with every other check.
@@ -23,13 +23,13 @@ import traceback
 from pathlib import Path
 from typing import Iterator
 
+from grader.batch import LOG  # OUT/_grader.log: the grading workers write theirs there too
 from grader.config import Config
 
 GRADED, USAGE, NOT_GRADED = 0, 2, 3
 EXIT_STATUSES = (f"exit status: {GRADED} graded (whatever the score), {USAGE} wrong command line (e.g. no such "
                  f"notebook), {NOT_GRADED} not graded (the grading machine could not grade it)")
 DEFAULT_OUT = Path("hw8-check")
-LOG = "grader.log"  # the same file as grader.batch.LOG: the workers write theirs there too
 STOCK_RECORD = Path(__file__).resolve().parent / "accel" / "verify_full_2000.json"  # stock slayer, timed
 
 

@@ -469,9 +469,9 @@ def test_a_workers_own_output_goes_to_the_batch_log(tmp_path: Path) -> None:
     import sys
 
     script = ("import os, sys\nfrom pathlib import Path\nfrom grader.batch import _output_to\n"
-              f"_output_to(Path({str(tmp_path / 'grader.log')!r}))\n"
+              f"_output_to(Path({str(tmp_path / batch.LOG)!r}))\n"
               "print('from print')\nos.write(2, b'from native code\\n')\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("", "")
-    assert sorted((tmp_path / "grader.log").read_text().splitlines()) == ["from native code", "from print"]
+    assert sorted((tmp_path / batch.LOG).read_text().splitlines()) == ["from native code", "from print"]

@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import report
+from grader import batch, report
 from grader.batch import grade_batch
 from grader.config import Config, Limits, load_config
 from grader.results import CheckResult, GradeResult
@@ -191,7 +191,7 @@ def test_nothing_outside_the_sandbox_changed(corpus: Graded) -> None:
     assert _changed(corpus.before, corpus.after) == []
     assert corpus.gradebook["bystander"] == "50"
     out = corpus.env.out
-    expected = {"bystander", report.GRADEBOOK, "index.html", "_intake", ".s2s-batch", ".s2s-batch.lock",
+    expected = {"bystander", report.GRADEBOOK, "index.html", "_intake", ".s2s-batch", ".s2s-batch.lock", batch.LOG,
                 *(c.name for c in corpus.cases)}
     assert {p.name for p in out.iterdir()} <= expected
     assert not list(out.parent.rglob("escaped")) and not (out.parent.parent / "escaped").exists()
