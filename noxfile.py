@@ -49,6 +49,13 @@ def _kit_python(session: nox.Session) -> str:
     return str(python)
 
 
+def _with_extras(session: nox.Session, pins: str) -> str:
+    """The kit's interpreter with a tool's own pins added (JupyterLab, mutmut): never in the main lock."""
+    python = _kit_python(session)
+    session.run(python, "-m", "pip", "install", "-q", "-r", pins, external=True)
+    return python
+
+
 def _run(session: nox.Session, *args: str, **env: str) -> None:
     python = _kit_python(session)
     session.run(python, *args, external=True, env={"PYTHONHASHSEED": "0", **env})
@@ -130,8 +137,7 @@ def release(session: nox.Session) -> None:
 @nox.session
 def lab(session: nox.Session) -> None:
     """JupyterLab on assignment/ in the kit's environment (adds requirements/lab.txt's pins to it)."""
-    python = _kit_python(session)
-    session.run(python, "-m", "pip", "install", "-q", "-r", "requirements/lab.txt", external=True)
+    python = _with_extras(session, "requirements/lab.txt")
     as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []  # containers, CI machines
     session.run(python, "-m", "jupyterlab", f"--ServerApp.root_dir={ROOT / 'assignment'}", *as_root,
                 *session.posargs, external=True)
@@ -140,8 +146,7 @@ def lab(session: nox.Session) -> None:
 @nox.session
 def mutate(session: nox.Session) -> None:
     """mutmut over the checks, scoring and HDF5 validation, against their fast tests."""
-    python = _kit_python(session)
-    session.run(python, "-m", "pip", "install", "-q", "-r", "requirements/mutate.txt", external=True)
+    python = _with_extras(session, "requirements/mutate.txt")
     env = {"PYTHONHASHSEED": "0"}
     if not session.posargs:  # a whole run starts afresh: mutmut keeps old verdicts when tests change
         import shutil

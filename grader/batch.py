@@ -280,17 +280,19 @@ def _worker_main(conn, parent_pid: int) -> None:
             if task is None:
                 return
             if logging_to is None:
-                logging_to = _output_to(Path(task[1].out) / LOG)
+                logging_to = output_to(Path(task[1].out) / LOG)
             conn.send(grade_task(*task))  # (submission, context)
     finally:
         conn.close()
 
 
-def _output_to(log: Path) -> Path:
-    """This worker's stdout and stderr, at the file-descriptor level, go to `log`, not to the instructor's terminal.
+def output_to(log: Path) -> Path:
+    """This process's stdout and stderr, at the file-descriptor level, go to `log` (appended).
 
-    A worker has nothing to say there: results and errors go back through its pipe. What it
-    printed was the libraries' own notices, once per worker, between the progress bar's lines.
+    A grading worker has nothing to say on the instructor's terminal: results and errors go
+    back through its pipe, and what it printed was the libraries' own notices, once per
+    worker, between the progress bar's lines. File descriptors, not sys.stdout: native code
+    and imported libraries write there too.
     """
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Iterator
 
-from grader.batch import LOG  # OUT/_grader.log: the grading workers write theirs there too
+from grader.batch import LOG, output_to  # OUT/_grader.log: the grading workers write theirs there too
 from grader.config import Config
 
 GRADED, USAGE, NOT_GRADED = 0, 2, 3
@@ -35,27 +35,21 @@ STOCK_RECORD = Path(__file__).resolve().parent / "accel" / "verify_full_2000.jso
 
 @contextlib.contextmanager
 def quiet(log: Path) -> Iterator[None]:
-    """Everything written to this process's stdout and stderr, and its children's, goes to `log`.
+    """Everything written to this process's stdout and stderr, and its children's, goes to `log`, then back.
 
-    At the file-descriptor level, so that what native code, imported libraries and the worker
-    processes print is caught too, not only Python's own writes.
+    At the file-descriptor level (grader.batch.output_to, as the grading workers do), so that
+    what native code, imported libraries and the worker processes print is caught too.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
     try:
-        with open(log, "ab") as f:
-            os.dup2(f.fileno(), 1)
-            os.dup2(f.fileno(), 2)
-            try:
-                yield
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
+        output_to(log)
+        yield
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
         os.close(saved[0])
         os.close(saved[1])
 

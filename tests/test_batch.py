@@ -468,8 +468,8 @@ def test_a_workers_own_output_goes_to_the_batch_log(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    script = ("import os, sys\nfrom pathlib import Path\nfrom grader.batch import _output_to\n"
-              f"_output_to(Path({str(tmp_path / batch.LOG)!r}))\n"
+    script = ("import os, sys\nfrom pathlib import Path\nfrom grader.batch import output_to\n"
+              f"output_to(Path({str(tmp_path / batch.LOG)!r}))\n"
               "print('from print')\nos.write(2, b'from native code\\n')\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
