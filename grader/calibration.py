@@ -81,14 +81,14 @@ def run_reference(epochs: int, seed: int, accelerate: bool = True,
                   progress: Callable[[int, float], None] | None = None) -> ReferenceRun:
     """Train the reference at (epochs, seed) and measure its export: the one code path behind
     the calibrations and the recorded reference run (grader/reference.py)."""
-    from grader.accel import enabled
+    from grader.exact import mode
     from grader.measure import measure, official_spikes
     from solution import train
 
     official = official_spikes()
     with tempfile.TemporaryDirectory(prefix="s2s-reference-") as tmp:
         result = train(epochs, seed=seed, out_dir=Path(tmp) / "Trained",
-                       accelerator=enabled(accelerate), progress=progress)
+                       accelerator=mode(accelerate), progress=progress)
         m = measure(Path(tmp) / "Trained" / "network.net", official)
         digest = weights_digest(Path(tmp))
     return ReferenceRun(result, m, digest)

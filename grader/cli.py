@@ -101,8 +101,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     verdict = fingerprint.check()
     print(f"numerical mode: {numerics.label()}; CPU: {numerics.cpu_model()}")
     if args.ship:
+        from grader import trace
+
         print(f"fingerprint {verdict.local.digest[:16]} ({verdict.local.epochs} epochs) -> "
               f"{fingerprint.save(verdict.local)}")
+        print(f"trace of its first {len(verdict.trace.epochs)} epochs ({sum(map(len, verdict.trace.epochs))} ops) "
+              f"and {len(verdict.trace.losses)} losses -> {trace.save(verdict.trace)}")
     else:
         print(verdict.sentence)
     differ = 0

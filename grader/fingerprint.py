@@ -16,12 +16,15 @@ import json
 import struct
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from solution import numerics
+
+if TYPE_CHECKING:  # grader.trace imports torch: loaded where a fingerprint is computed
+    from grader.trace import RunTrace
 
 SHIPPED = Path(__file__).resolve().parent / "calibration" / "fingerprint.json"
 EPOCHS = 100  # enough for every summation path of an epoch to touch the weights; ~3 s accelerated
@@ -42,6 +45,8 @@ class Verdict:
     matches: bool
     local: Fingerprint
     shipped: Fingerprint | None
+    difference: str | None = None  # where this machine's run first parts from the shipped trace
+    trace: RunTrace | None = field(default=None, repr=False)  # this machine's (calibrate --ship ships it)
 
     @property
     def sentence(self) -> str:
@@ -51,10 +56,11 @@ class Verdict:
                     f"({numerics.label(self.local.numerics)}): shipped calibrations in use")
         if self.shipped is None:
             return "no shipped fingerprint: calibrations are computed on this machine (local)"
+        where = f"; {self.difference}" if self.difference else ""
         return (f"this machine does not reproduce the shipped reference run "
                 f"({numerics.label(self.local.numerics)}, CPU {self.local.numerics['cpu']!r}; "
                 f"shipped from {numerics.label(self.shipped.numerics)}, CPU {self.shipped.numerics['cpu']!r}): "
-                f"every calibration of this batch is computed here and recorded as local")
+                f"every calibration of this batch is computed here and recorded as local{where}")
 
 
 def digest_of(state: dict[str, Any], losses: list[float]) -> str:
@@ -68,18 +74,25 @@ def digest_of(state: dict[str, Any], losses: list[float]) -> str:
     return h.hexdigest()
 
 
-def compute(epochs: int = EPOCHS, seed: int = SEED) -> Fingerprint:
-    """Train the reference for `epochs` in this process (accelerated where exact) and digest it."""
-    from grader.accel import enabled
+def compute_traced(epochs: int = EPOCHS, seed: int = SEED) -> tuple[Fingerprint, RunTrace]:
+    """Train the reference for `epochs` in this process in the kit's mode; its digest and its trace."""
+    from grader import trace
+    from grader.exact import mode
     from solution import train
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="s2s-fingerprint-") as tmp:
-        # the accelerator is exact (or steps aside): the digest is stock's either way
-        result = train(epochs, seed=seed, out_dir=Path(tmp) / "Trained", accelerator=enabled())
+        # the kit's orders, accelerated (the accelerator changes speed only: tests/test_accel.py)
+        result, run_trace = trace.record(lambda progress: train(
+            epochs, seed=seed, out_dir=Path(tmp) / "Trained", accelerator=mode(), progress=progress))
     state = result.network.state_dict()
-    return Fingerprint(epochs, seed, digest_of(state, result.losses), numerics.describe(),
-                       round(time.perf_counter() - start, 2))
+    return (Fingerprint(epochs, seed, digest_of(state, result.losses), numerics.describe(),
+                        round(time.perf_counter() - start, 2)), run_trace)
+
+
+def compute(epochs: int = EPOCHS, seed: int = SEED) -> Fingerprint:
+    """Train the reference for `epochs` in this process in the kit's mode and digest it."""
+    return compute_traced(epochs, seed)[0]
 
 
 def shipped() -> Fingerprint | None:
@@ -97,9 +110,14 @@ def save(fp: Fingerprint, path: Path = SHIPPED) -> Path:
 @lru_cache(maxsize=1)
 def check() -> Verdict:
     """This machine's fingerprint against the shipped one (computed once per process)."""
+    from grader import trace
+
     ref = shipped()
-    local = compute(ref.epochs if ref else EPOCHS, ref.seed if ref else SEED)
-    return Verdict(matches=ref is not None and local.digest == ref.digest, local=local, shipped=ref)
+    local, run_trace = compute_traced(ref.epochs if ref else EPOCHS, ref.seed if ref else SEED)
+    matches = ref is not None and local.digest == ref.digest
+    shipped_trace = None if matches else trace.shipped()
+    difference = trace.first_difference(run_trace, shipped_trace) if shipped_trace else None
+    return Verdict(matches=matches, local=local, shipped=ref, difference=difference, trace=run_trace)
 
 
-__all__ = ["EPOCHS", "Fingerprint", "Verdict", "check", "compute", "digest_of", "save", "shipped"]
+__all__ = ["EPOCHS", "Fingerprint", "Verdict", "check", "compute", "compute_traced", "digest_of", "save", "shipped"]

@@ -23,7 +23,8 @@ OFFICIAL_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def preamble(seed: int, accelerate: bool) -> None:
-    """Seed every generator, pin one torch thread and, without CUDA, send CUDA placement to the CPU."""
+    """Seed every generator, pin one torch thread, put the kit's orders in place (and the accelerator
+    when asked) and, without CUDA, send CUDA placement to the CPU."""
     import numpy as np
     import torch
 
@@ -35,6 +36,9 @@ def preamble(seed: int, accelerate: bool) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    from grader import exact
+
+    exact.install()  # warns once and leaves the libraries' orders when a guard fails
     if accelerate:
         try:
             from grader.accel import install

@@ -60,23 +60,25 @@ def train(
     """Train, checkpoint the best network (as the tutorial does) and export it to HDF5.
 
     Writes out_dir/network.pt, out_dir/network.net and out_dir/loss.txt.
-    `accelerator`: a context manager that speeds slayer up while training and
-    yields whether it is active (the grader passes ``grader.accel.enabled()``;
-    the solution itself knows nothing of it).
+    `accelerator`: a context manager that puts the grader's numerical mode in
+    place while everything runs and yields whether its accelerator is active
+    (the grader passes ``grader.exact.mode()``; the solution knows nothing of it).
     """
     out_dir = Path(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    seed_everything(seed)
-    net = Network().to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    training_set = OxfordDataset(data_dir)
-    train_loader = DataLoader(dataset=training_set, batch_size=1)
-    error = make_loss().to(device)
-    stats = slayer.utils.LearningStats()
-    assistant = slayer.utils.Assistant(net, error, optimizer, stats)
-
-    start = time.perf_counter()
+    # everything that computes runs inside the accelerator's block, as in a graded notebook, whose
+    # preamble installs it first: the loss's filter is built by a sum too
     with accelerator or contextlib.nullcontext(False) as active:
+        seed_everything(seed)
+        net = Network().to(device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+        training_set = OxfordDataset(data_dir)
+        train_loader = DataLoader(dataset=training_set, batch_size=1)
+        error = make_loss().to(device)
+        stats = slayer.utils.LearningStats()
+        assistant = slayer.utils.Assistant(net, error, optimizer, stats)
+
+        start = time.perf_counter()
         for epoch in range(epochs):
             for input, target in train_loader:
                 assistant.train(input.to(device), target.to(device))

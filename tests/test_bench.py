@@ -32,7 +32,11 @@ def test_bench_prints_every_figure_with_its_target(tmp_path: Path) -> None:
                     "evaluation of one HDF5", "throughput 2 copies of the reference at 2 epochs",
                     "throughput at the course budget: 2 copies of the reference at 3 epochs"):
         assert heading in text, text
-    assert re.search(r"stock\s+\d+\.\d+ s", text)
+    assert re.search(r"stock slayer\s+\d+\.\d+ s", text)
+    assert re.search(r"kit's orders, --no-accel\s+\d+\.\d+ s", text)
+    assert re.search(r"kit's orders, accelerated\s+\d+\.\d+ s\s+target <= 0.017 s\s+(ok|MISSED)", text)
+    assert re.search(r"speed-up \(stock / accelerated\)\s+\d+\.\d+x\s+target >= 15x\s+(ok|MISSED)\s+"
+                     r"\(--no-accel and accelerated bit for bit\)", text)
     assert re.search(r"of a 2000-epoch run\s+\d+\.\d+ %\s+target <= 5 %\s+(ok|MISSED)", text)
     assert re.search(r"seconds\s+\d+\.\d+ s\s+target <= 1 s\s+(ok|MISSED)", text)
     assert len(re.findall(r"2 workers / 1 worker\s+\d+\.\d+x\s+target >= 1.9x\s+(ok|MISSED)", text)) == 2
@@ -45,7 +49,7 @@ def test_bench_prints_every_figure_with_its_target(tmp_path: Path) -> None:
     assert "numerical mode: pinned (mkl-compatible/avx2/1-thread (torch AVX2, MKL CNR COMPATIBLE)) " \
            "against native (native (torch " in text
     assert re.search(r"stock: pinned / native\s+\d+\.\d+x\s+\(\d+\.\d+ s pinned, \d+\.\d+ s native per epoch\)", text)
-    assert re.search(r"accel: dynamics / filter / rest\s+[\d.]+ / [\d.]+ / [\d.]+ ms", text)
+    assert re.search(r"accel: dyn / filter / dense / rest\s+[\d.]+ / [\d.]+ / [\d.]+ / [\d.]+ ms", text)
 
     figures = json.loads(out.read_text())
     assert {"machine", "targets", "settings", "training", "native", "grading", "overhead", "evaluation"} <= set(figures)
@@ -53,6 +57,7 @@ def test_bench_prints_every_figure_with_its_target(tmp_path: Path) -> None:
     assert figures["native"]["numerics"].startswith("native (torch ")
     assert figures["native"]["losses_identical"] is True
     assert figures["training"]["stock_s_per_epoch"] > 0
+    assert figures["training"]["losses_identical"] is True  # --no-accel and accelerated, in the kit's orders
     assert figures["grading"]["workers_1"]["submissions"] == figures["grading"]["workers_2"]["submissions"] == 2
     assert figures["grading"]["workers_1"]["scores"] == [100.0]  # the reference, graded as usual
     assert figures["evaluation"]["seconds"] > 0

@@ -1,10 +1,15 @@
-"""Speed of the accelerator: solution.train stock vs accelerated, in one process.
+"""Speed of the kit's mode: solution.train on stock slayer, in the kit's orders without and with the accelerator.
 
+Three kinds of run, in one process, alternating so that a noisy neighbour hits
+them alike: ``stock`` (lava-dl as installed: MKL's sgemm, torch's sqrt and exp),
+``no_accel`` (the kit's orders, ``grader/exact``, with stock dynamics and
+filter: what ``--no-accel`` trains) and ``accel`` (the kit's orders and the
+accelerator: what the kit grades with). ``no_accel`` and ``accel`` must agree
+bit for bit; ``stock`` sums in the libraries' orders, so its losses differ.
 Per-epoch times come from train()'s progress callback, so the median ignores
-the one-off costs of the first epoch (FIR probing, allocations). Stock and
-accelerated runs alternate so that a noisy neighbour hits both alike. The
-breakdown times the four patched functions (they are looked up as module
-globals at each call, so a timing wrapper around them sees every call).
+the one-off costs of the first epoch. The breakdown times the patched globals
+(looked up at each call, so a timing wrapper sees every call) and the dense
+synapse's products (``grader.exact.dense._matmul``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
+from grader import exact
 from grader.accel import patch
 
 _PARTS = {  # patched global -> part of the breakdown
@@ -26,7 +32,10 @@ _PARTS = {  # patched global -> part of the breakdown
     (patch._LI, "_li_dynamics_bwd"): "dynamics",
     (patch._CONV, "_fwd"): "filter",
     (patch._CONV, "_bwd"): "filter",
+    ("grader.exact.dense", "_matmul"): "dense",
 }
+PARTS = ("dynamics", "filter", "dense", "rest")
+KINDS = ("stock", "no_accel", "accel")
 
 
 @contextlib.contextmanager
@@ -55,8 +64,8 @@ def _timed_globals(totals: dict[str, float]) -> Iterator[None]:
             setattr(module, name, fn)
 
 
-def _run(epochs: int, accel: bool, seed: int) -> tuple[list[dict[str, float]], list[float]]:
-    """One training run: per epoch {total, dynamics, filter, rest} seconds; losses."""
+def _run(epochs: int, kind: str, seed: int) -> tuple[list[dict[str, float]], list[float]]:
+    """One training run of `kind` (KINDS): per epoch {total, dynamics, filter, dense, rest} seconds; losses."""
     from solution.training import train
 
     totals: dict[str, float] = defaultdict(float)
@@ -65,8 +74,10 @@ def _run(epochs: int, accel: bool, seed: int) -> tuple[list[dict[str, float]], l
     def mark(*_: object) -> None:
         marks.append((time.perf_counter(), dict(totals)))
 
-    active = patch.install() if accel else False
-    if accel and not active:
+    if kind != "stock" and not exact.install():
+        raise RuntimeError("the kit's orders did not install (see the warning); nothing to compare")
+    if kind == "accel" and not patch.install():
+        exact.uninstall()
         raise RuntimeError("the accelerator did not install (see the warning); nothing to compare")
     try:
         with tempfile.TemporaryDirectory() as out, _timed_globals(totals):
@@ -74,20 +85,20 @@ def _run(epochs: int, accel: bool, seed: int) -> tuple[list[dict[str, float]], l
             # installed above, before the timers wrap the patched globals
             result = train(epochs, seed=seed, out_dir=out, progress=mark)
     finally:
-        if accel:
-            patch.uninstall()
+        patch.uninstall()
+        exact.uninstall()
     per_epoch = []
     for (t0, p0), (t1, p1) in zip(marks, marks[1:]):
-        row = {part: p1.get(part, 0.0) - p0.get(part, 0.0) for part in ("dynamics", "filter")}
+        row = {part: p1.get(part, 0.0) - p0.get(part, 0.0) for part in PARTS[:-1]}
         row["total"] = t1 - t0
-        row["rest"] = row["total"] - row["dynamics"] - row["filter"]
+        row["rest"] = row["total"] - sum(row[part] for part in PARTS[:-1])
         per_epoch.append(row)
     return per_epoch, result.losses
 
 
 def bench_accel(epochs: int = 30, repeats: int = 3, seed: int = 0,
                 threads: Optional[int] = 1) -> dict:
-    """Median seconds per epoch, stock vs accelerated, their ratio and a breakdown.
+    """Median seconds per epoch of each kind (KINDS), stock / accelerated, and a breakdown.
 
     ``threads`` sets torch's intra-op threads for the measurement (the grader
     runs notebooks with one); None leaves them as they are.
@@ -104,33 +115,36 @@ def bench_accel(epochs: int = 30, repeats: int = 3, seed: int = 0,
             raise RuntimeError("the accelerator did not install (see the warning)")
         install_s = time.perf_counter() - install_start
         patch.uninstall()
-        rows: dict[str, list[dict[str, float]]] = {"stock": [], "accel": []}
+        rows: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
         identical = True
         for _ in range(repeats):
             losses = {}
-            for kind in ("stock", "accel"):
-                per_epoch, losses[kind] = _run(epochs, kind == "accel", seed)
+            for kind in KINDS:
+                per_epoch, losses[kind] = _run(epochs, kind, seed)
                 rows[kind] += per_epoch[1:] if len(per_epoch) > 1 else per_epoch  # epoch 0: one-offs
-            identical &= losses["stock"] == losses["accel"]
+            identical &= losses["no_accel"] == losses["accel"]
 
         def median(kind: str, part: str) -> float:
             return statistics.median(row[part] for row in rows[kind])
 
         def breakdown(kind: str) -> dict[str, float]:
-            return {part: median(kind, part) for part in ("dynamics", "filter", "rest")}
+            return {part: median(kind, part) for part in PARTS}
 
-        stock, accel = median("stock", "total"), median("accel", "total")
+        stock, no_accel, accel = (median(kind, "total") for kind in KINDS)
         return {
             "epochs": epochs,
             "repeats": repeats,
             "threads": torch.get_num_threads(),
             "stock_s_per_epoch": stock,
+            "no_accel_s_per_epoch": no_accel,
             "accel_s_per_epoch": accel,
             "ratio": stock / accel,
+            "no_accel_ratio": no_accel / accel,
             "losses_identical": identical,
             "install_s": install_s,
             "numba_compile_s": patch.compile_seconds,
             "breakdown_stock_s": breakdown("stock"),
+            "breakdown_no_accel_s": breakdown("no_accel"),
             "breakdown_accel_s": breakdown("accel"),
             "filter_calls": dict(filter.stats),
         }

@@ -1,4 +1,4 @@
-"""numba's compiled kernels, reused by kernels that may not write beside them.
+"""numba's compiled kernels (the accelerator's and the kit's orders'), reused by kernels that may not write beside them.
 
 numba keeps a cache beside ``kernels.py`` only where it can write there. A sandboxed
 notebook kernel cannot (the kit is bound read-only), so numba fell back to a cache in
@@ -17,6 +17,8 @@ from pathlib import Path
 
 KERNELS_PY = Path(__file__).resolve().parent / "kernels.py"
 IN_TREE = KERNELS_PY.parent / "__pycache__"
+EXACT_KERNELS_PY = KERNELS_PY.parent.parent / "exact" / "kernels.py"  # the kit's orders (grader/exact)
+EXACT_IN_TREE = EXACT_KERNELS_PY.parent / "__pycache__"
 
 
 def target(py_file: Path = KERNELS_PY) -> Path | None:

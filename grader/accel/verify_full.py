@@ -1,9 +1,10 @@
-"""Full-length proof that the accelerator changes speed only: stock vs accelerated training.
+"""Full-length proof that the accelerator changes speed only: --no-accel vs accelerated training.
 
     python -m grader.accel.verify_full --epochs 2000 --out grader/accel/verify_full_2000.json
 
-Trains the reference solution twice with the same seed, once on stock slayer
-and once accelerated, and compares every epoch's loss and every parameter of
+Trains the reference solution twice with the same seed, both in the kit's
+numerical mode (its orders, ``grader/exact``): once on stock slayer's dynamics
+and filter (``--no-accel``) and once accelerated, and compares every epoch's loss and every parameter of
 the network that train() keeps (the best checkpoint, the one it exports) bit
 for bit. Exit status 0 only when everything is identical.
 """
@@ -37,7 +38,8 @@ def verify(epochs: int, seed: int = 0, threads: Optional[int] = 1) -> dict:
     """Train stock and accelerated; the comparison and timings as a JSON-able dict."""
     from solution.training import train
 
-    from grader.accel import enabled, filter, patch
+    from grader.accel import filter, patch
+    from grader.exact import mode
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -45,8 +47,7 @@ def verify(epochs: int, seed: int = 0, threads: Optional[int] = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("stock", "accel"):
             start = time.perf_counter()
-            accelerator = enabled() if kind == "accel" else None
-            result = train(epochs, seed=seed, out_dir=Path(tmp) / kind, accelerator=accelerator)
+            result = train(epochs, seed=seed, out_dir=Path(tmp) / kind, accelerator=mode(kind == "accel"))
             runs[kind] = {
                 "result": result,
                 "total_s": time.perf_counter() - start,
