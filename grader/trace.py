@@ -22,6 +22,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from grader.exact import observe
+
 SHIPPED = Path(__file__).resolve().parent / "calibration" / "trace.json"
 TRACED_EPOCHS = 2  # the first epochs digested op by op (the fingerprint's first epoch includes the set-up)
 _UNINITIALISED = {"empty", "empty_like", "new_empty", "empty_strided", "new_empty_strided"}  # garbage bits
@@ -83,7 +85,8 @@ class Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
-        if self.recording and name not in _UNINITIALISED:
+        # a view repeats its input's bits, or shows a buffer a kernel is about to fill (garbage): skipped
+        if self.recording and name not in _UNINITIALISED and not func.is_view and not observe.muted():
             for o in tree_flatten(out)[0]:
                 if isinstance(o, torch.Tensor):
                     self.add(name, o)
@@ -116,8 +119,6 @@ class Recorder(TorchDispatchMode):
 
 def record(run: Callable[[Callable[[int, float], None]], Any], epochs: int = TRACED_EPOCHS) -> tuple[Any, RunTrace]:
     """Call `run(progress)` (a training that calls progress after each epoch) under a recorder."""
-    from grader.exact import observe
-
     recorder = Recorder(epochs)
     with observe.listening(recorder.add):
         recorder.start()

@@ -31,21 +31,21 @@ def _train(sizes: tuple[int, ...], epochs: int, out: Path) -> torch.nn.Module:
     """The handout's training loop (Assistant, SpikeTime, Adam) for a network of these sizes; exported to out."""
     import lava.lib.dl.slayer as slayer
 
-    from grader.accel import enabled
+    from grader.exact import mode
     from solution import Network, make_loss, seed_everything
     from solution.homework import LEARNING_RATE, WEIGHT_DECAY
 
     official = official_spikes()
     x, y = torch.from_numpy(official["input"])[None], torch.from_numpy(official["target"])[None]
-    seed_everything(0)
-    net = Network(sizes)
-    optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
-    assistant = slayer.utils.Assistant(net, make_loss(), optimizer, slayer.utils.LearningStats())
-    with enabled():
+    with mode():  # the kit's numerical mode, as a graded notebook trains in it
+        seed_everything(0)
+        net = Network(sizes)
+        optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+        assistant = slayer.utils.Assistant(net, make_loss(), optimizer, slayer.utils.LearningStats())
         for _ in range(epochs):
             assistant.train(x, y)
-    with torch.no_grad():
-        net(x)
+        with torch.no_grad():
+            net(x)
     (out / "Trained").mkdir(parents=True)
     net.export_hdf5(str(out / "Trained" / "network.net"))
     return net

@@ -54,49 +54,52 @@ def _f32_to_i64(v):
 
 @_jit
 def li_forward(x, y0, decay_int, w_scale, threshold, spiking, out):
-    """Leaky integrator, one row (neuron) at a time.
+    """Leaky integrator: time steps in order, all neurons of a step at once.
 
     x (P, T) float32, y0 (P,) int64 initial state already scaled by w_scale,
     decay_int (P,) int64 = 4096 - decay, w_scale float32, threshold float32
     (already multiplied by w_scale), spiking bool (stock: threshold > 0),
-    out (P, T) float32 written in place.
+    out (P, T) float32 written in place. Each neuron's recurrence is the same
+    sequence of operations as stock's; running the neurons of a step together
+    (on a time-major copy) only lets LLVM vectorise across them.
     """
     rows, steps = x.shape
-    for p in range(rows):
-        y = y0[p]
-        d = decay_int[p]
-        for n in range(steps):
-            z = y * d
+    xt = np.ascontiguousarray(x.T)
+    ot = np.empty_like(xt)
+    y = y0.copy()
+    for n in range(steps):
+        xn = xt[n]
+        on = ot[n]
+        for p in range(rows):
+            z = y[p] * decay_int[p]
             # right_shift_to_zero(z, 12): sign * ((sign * z) >> 12), sign(0) = -1
-            if z > 0:
-                z = z >> 12
-            else:
-                z = -((-z) >> 12)
-            y_new = z + _f32_to_i64(w_scale * x[p, n])
+            z = (z >> 12) if z > 0 else -((-z) >> 12)
+            y_new = z + _f32_to_i64(w_scale * xn[p])
             y_f = np.float32(y_new)
-            if spiking and y_f >= threshold:
-                y = np.int64(0)
-            else:
-                y = y_new
-            out[p, n] = y_f / w_scale
+            y[p] = np.int64(0) if (spiking and y_f >= threshold) else y_new
+            on[p] = y_f / w_scale
+    out[:, :] = ot.T
 
 
 @_jit
 def li_backward(grad_output, decay, grad_input):
-    """Reverse-time recurrence g[n] = d * g[n+1] + go[n], float32, no FMA.
+    """Reverse-time recurrence g[n] = d * g[n+1] + go[n], float32, no FMA, all neurons of a step at once.
 
     grad_output (P, T) float32, decay (P,) float32 = 1 - decay / 4096,
     grad_input (P, T) float32 written in place. T >= 1.
     """
     rows, steps = grad_output.shape
-    for p in range(rows):
-        d = decay[p]
-        g = grad_output[p, steps - 1]
-        grad_input[p, steps - 1] = g
-        for n in range(steps - 2, -1, -1):
-            prod = d * g
-            g = prod + grad_output[p, n]
-            grad_input[p, n] = g
+    got = np.ascontiguousarray(grad_output.T)
+    git = np.empty_like(got)
+    git[steps - 1] = got[steps - 1]
+    for n in range(steps - 2, -1, -1):
+        later = git[n + 1]
+        now = got[n]
+        dst = git[n]
+        for p in range(rows):
+            prod = decay[p] * later[p]
+            dst[p] = prod + now[p]
+    grad_input[:, :] = git.T
 
 
 @intrinsic
