@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import os
 import secrets
 import shutil
@@ -551,6 +552,21 @@ def clean_stale(out_dir: Path) -> None:
             tmp.unlink()
 
 
+def _write_similarity(out_dir: Path, config: Config) -> None:
+    """similarity.html and .json; a failure there costs the report, never the batch (it changes no grade)."""
+    from grader import similarity  # here: a grading worker never needs it (nor scipy)
+
+    try:
+        similarity.write_similarity(out_dir, config.similarity)
+    except Exception:
+        (out_dir / similarity.SIMILARITY_JSON).unlink(missing_ok=True)  # no stale column in the gradebook
+        with contextlib.suppress(OSError):
+            report.atomic_write(out_dir / similarity.SIMILARITY_HTML,
+                                "<!doctype html><meta charset='utf-8'><title>similarity</title><p>The similarity "
+                                "report failed:</p><pre>" + html.escape(traceback.format_exc())
+                                + "</pre>")
+
+
 def grade_batch(
     paths: Iterable[Path],
     out_dir: Path,
@@ -605,6 +621,7 @@ def grade_batch(
                     timeout_s = limits.total_timeout_s + limits.startup_timeout_s + TIMEOUT_MARGIN_S
                     _run_local(todo, workers, ctx, step, errors, timeout_s)
         finally:
+            _write_similarity(out_dir, config)  # before the gradebook: its most_similar column
             gradebook = report.write_gradebook(out_dir)
             overview.write_overview(out_dir)  # index.html, beside the gradebook
             with contextlib.suppress(OSError):

@@ -145,6 +145,8 @@ def grade_submission(
     hdf5_file = workdir / artifacts.HDF5_PATH
     if hdf5.exists and hdf5_file.stat().st_size <= config.limits.hdf5_max_mb * 2**20:
         shutil.copyfile(hdf5_file, sub_dir / "network.net")
+    if output is not None:  # the class's similarity report compares outputs (packed bits, ~15 kB)
+        report.write_output_raster(output, sub_dir / report.OUTPUT_RASTER)
     shown = figure.from_run(run)  # the student's own last figure (part 3's plot), when the notebook shows one
     if shown.png is not None:
         report.atomic_write(sub_dir / figure.FILE, shown.png)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 RESULTS = "results.json"
 FEEDBACK = "feedback.html"
 GRADEBOOK = "gradebook.csv"
+OUTPUT_RASTER = "output.npz"  # the exported network's output on the official input, as packed bits
 TWINS_LISTED = 10  # "identical exported weights as …": names listed before "(+N more)"
 
 
@@ -61,6 +62,24 @@ def publish(staged: Path, final: Path) -> None:
 
 def write_results(result: GradeResult, path: Path) -> None:
     atomic_write(path, json.dumps(result.to_gradescope(), indent=2) + "\n")
+
+
+def write_output_raster(output: np.ndarray, path: Path) -> None:
+    """The (neurons, T) output as packed bits, for grader.similarity (1/8 byte a step, ~15 kB for HW8)."""
+    spikes = np.asarray(output).reshape(np.shape(output)[-2:]) > 0
+    buf = io.BytesIO()
+    np.savez_compressed(buf, bits=np.packbits(spikes, axis=None), shape=np.asarray(spikes.shape, dtype=np.int64))
+    atomic_write(path, buf.getvalue())
+
+
+def read_output_raster(path: Path, max_values: int = 10_000_000) -> np.ndarray:
+    """What write_output_raster wrote, as a (neurons, T) bool array; ValueError when it is not that."""
+    with np.load(path, allow_pickle=False) as npz:
+        shape = tuple(int(x) for x in npz["shape"])
+        if len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] > max_values:
+            raise ValueError(f"{path}: not a raster of a sane shape ({shape})")
+        bits = np.unpackbits(npz["bits"], count=shape[0] * shape[1])
+    return bits.reshape(shape).astype(bool)
 
 
 def read_results(path: Path) -> GradeResult:
@@ -311,24 +330,28 @@ GRADED_WITH = ("epochs", "kit_version", "numerics", "calibration")  # gradebook 
 
 def write_gradebook(out_dir: Path) -> Path:
     """Rebuild gradebook.csv from the per-submission results: points per check, how each submission was
-    graded (budget, kit version, numerical mode, calibration) and its flags (identical weights included).
+    graded (budget, kit version, numerical mode, calibration), the most similar other submission and in what
+    (OUT/similarity.json, grader.similarity; empty when none) and its flags (identical weights included).
     A grader error's scores stay empty: it is no grade, and its flag says why."""
+    from grader.similarity import read_most_similar  # similarity reads this module: imported here
+
     results = collect(out_dir)
     flags = class_flags(results)
+    similar = read_most_similar(out_dir)
     names = list(dict.fromkeys(c.name for r in results for c in r.checks))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", "score", "max_score", *names, *GRADED_WITH, "flags"])
+    writer.writerow(["id", "score", "max_score", *names, *GRADED_WITH, "most_similar", "flags"])
     for r in results:
         if r.is_grader_error:  # no grade: every score left empty, never a 0
             writer.writerow([r.submission_id, "", "", *("" for _ in names), r.epochs, r.kit_version, r.numerics,
-                             r.calibration_source, "; ".join(flags[r.submission_id])])
+                             r.calibration_source, "", "; ".join(flags[r.submission_id])])
             continue
         scores = {c.name: c.score for c in r.checks}
         writer.writerow([r.submission_id, f"{r.score:g}", f"{r.max_score:g}",
                          *(f"{scores.get(n, 0):g}" for n in names),
                          r.epochs, r.kit_version, r.numerics, r.calibration_source,
-                         "; ".join(flags[r.submission_id])])
+                         similar.get(r.submission_id, ""), "; ".join(flags[r.submission_id])])
     path = out_dir / GRADEBOOK
     atomic_write(path, buf.getvalue())
     return path
