@@ -47,7 +47,7 @@ from grader import calibration, overview, report, timeouts
 from grader.timeouts import TimeLimits
 from grader.config import Config
 from grader.grade import KIT_VERSION, WORK, grade_submission
-from grader.results import ERROR_FINGERPRINT, GraderFault, grader_error_result
+from grader.results import ERROR_FINGERPRINT, GradeResult, GraderFault, grader_error_result
 from grader.sandbox import SandboxUnavailable, bwrap_path, why_no_sandbox
 from grader.submission import Submission, discover
 from solution import numerics
@@ -73,6 +73,7 @@ class BatchContext:
     kit_version: str | None = None  # the batch's kit: a worker on another one refuses
     unsandboxed: bool = False  # run without bubblewrap where it is missing (trusted code only)
     times: TimeLimits | None = None  # the budget's time limits, measured once here, not in every worker
+    regrade: bool = False  # --regrade: a grading that replaces an identical one says it was asked for
 
     @property
     def out(self) -> Path:
@@ -133,6 +134,15 @@ def already_graded(sub: Submission, out_dir: Path, config: Config, epochs: int,
             and result.measurements.get("silent_loss") == cal.silent_loss
         )
     return same
+
+
+def previous_result(sub: Submission, out_dir: Path) -> GradeResult | None:
+    """The grading that OUT/<id> holds now (a new one will replace it and say what changed), if it parses."""
+    try:
+        result = report.read_results(Path(out_dir) / sub.id / report.RESULTS)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if result.submission_id == sub.id else None
 
 
 def _landed(sub: Submission, out_dir: Path, error: bool) -> bool:
@@ -225,7 +235,7 @@ def _grade_staged(sub: Submission, ctx: BatchContext) -> tuple[str, float | None
     shutil.rmtree(stage / sub.id, ignore_errors=True)
     try:
         graded = grade_submission(sub, stage, ctx.config, ctx.epochs, ctx.calibration, workdir=workdir,
-                                  times=ctx.times)
+                                  times=ctx.times, previous=previous_result(sub, out), forced=ctx.regrade)
         report.publish(stage / sub.id, out / sub.id)
         return sub.id, graded.result.score, None
     except Exception as exc:  # the grader's own fault, whatever it is: no score, retried next run
@@ -610,7 +620,7 @@ def grade_batch(
                 token = secrets.token_hex(16)
                 report.atomic_write(out_dir / MARKER, token + "\n")
                 ctx = BatchContext(str(out_dir), config, epochs, cal, token, KIT_VERSION, unsandboxed,
-                                   timeouts.for_budget(config.limits, cal, epochs))
+                                   timeouts.for_budget(config.limits, cal, epochs), regrade)
                 step = _progress(len(todo), progress)
                 if scheduler:
                     _run_dask(todo, scheduler, ctx, step, errors)

@@ -193,6 +193,15 @@ def overview_html(results: list[GradeResult], out_dir: Path) -> str:
             f"<td data-label='flags'>{len(flags[sid]) or '—'}</td><td data-label='figure'>{figure}</td></tr>")
     subs = "".join(rows) or "<tr><td colspan='5'>—</td></tr>"
 
+    moved = [r for r in results if r.regrade is not None and r.regrade.score_changed]
+    same = [r for r in results if r.regrade is not None and r.regrade.changed_nothing]
+    regrades = "".join(f"<li>{link(r.submission_id)}: {_e(r.regrade.sentence())}</li>" for r in moved)
+    regrades = (f"<ul class='flags'>{regrades}</ul>" if regrades else "<p>No regrade changed a score.</p>")
+    if same:
+        regrades += (f"<p>{len(same)} regrade{'s' * (len(same) != 1)} changed nothing: "
+                     f"{', '.join(link(r.submission_id) for r in same)}.</p>")
+    regrades = (f"<section id='regrades'><h2>Regrades that changed a score</h2>{regrades}</section>"
+                if moved or same else "")
     similar = _similarity_section(out_dir)
 
     downloads = " · ".join(f"<a href='{_href(name)}'>{_e(name)}</a>" for name in DOWNLOADS
@@ -245,7 +254,7 @@ marks).</figcaption></figure></section>
 <table><thead><tr><th>check</th><th>full points</th><th>mean points</th></tr></thead><tbody>{checks}</tbody></table>
 </section>
 <section id="flags"><h2>Flags</h2>{flagged}</section>
-{similar}
+{regrades}{similar}
 <section id="submissions"><h2>Submissions</h2>
 <table class="subs"><thead><tr><th>submission</th><th>score</th><th>short of full points</th><th>flags</th>
 <th>figure</th></tr></thead><tbody>{subs}</tbody></table></section>

@@ -26,6 +26,7 @@ import numpy as np
 from grader.results import NOT_YOUR_FAULT, GradeResult
 
 if TYPE_CHECKING:
+    from grader.config import GradescopeOutput
     from grader.figure import StudentFigure
 
 RESULTS = "results.json"
@@ -60,8 +61,9 @@ def publish(staged: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_results(result: GradeResult, path: Path) -> None:
-    atomic_write(path, json.dumps(result.to_gradescope(), indent=2) + "\n")
+def write_results(result: GradeResult, path: Path, presentation: "GradescopeOutput | None" = None) -> None:
+    """results.json; `presentation`: the rubric's visibility, Markdown and leaderboard (grader.config)."""
+    atomic_write(path, json.dumps(result.to_gradescope(presentation), indent=2) + "\n")
 
 
 def write_output_raster(output: np.ndarray, path: Path) -> None:
@@ -252,6 +254,7 @@ img {{ max-width: 100%; }}
 <p><strong>Score: {result.score:g} / {result.max_score:g}</strong> at {result.epochs} epochs;
 graded in {result.execution_time:.0f} s.</p>
 <table><tr><th>check</th><th>points</th><th>message</th></tr>{rows}</table>
+{regrade_html(result)}
 <h2>Flags</h2><ul>{flags}</ul>
 {figures}
 <h2>Figures the score came from</h2><table>{measurements}</table>
@@ -259,6 +262,24 @@ graded in {result.execution_time:.0f} s.</p>
 process; numbers the notebook prints are not used.</p>
 </body></html>
 """
+
+
+def regrade_html(result: GradeResult) -> str:
+    """What a regrade changed and why, for the feedback page; '' for a first grading."""
+    r = result.regrade
+    if r is None:
+        return ""
+    e = html.escape
+    before = "not graded" if r.previous_score is None else f"{r.previous_score:g} / {r.previous_max:g}"
+    inputs = "".join(f"<li>{e(i.sentence())}</li>" for i in r.inputs) or (
+        f"<li>none{' (graded again on request: --regrade)' if r.forced else ''}</li>")
+    if r.changed_nothing:
+        outcome = f"<p>Nothing changed: every check has the points it had, {e(before)}.</p>"
+    else:
+        moved = "".join(f"<li>{e(c.sentence())}</li>" for c in r.checks) or "<li>no check moved</li>"
+        outcome = f"<p>Previous score {e(before)}; what moved:</p><ul>{moved}</ul>"
+    return (f"<section id='regrade'><h2>Regraded</h2><p>This grading replaces an earlier one. What changed "
+            f"since:</p><ul>{inputs}</ul>{outcome}</section>")
 
 
 def error_feedback_html(result: GradeResult) -> str:
