@@ -318,9 +318,8 @@ def output_f1_bounds(outputs: list[np.ndarray | None], tolerance: int = TOLERANC
         if o is not None and o.any():
             groups.setdefault(o.shape, []).append(i)
     for members in groups.values():
-        spikes = sparse.csr_matrix(np.stack([outputs[i].ravel() for i in members]).astype(np.float32))
-        near = sparse.csr_matrix(np.stack([_dilate(outputs[i], tolerance).ravel() for i in members])
-                                 .astype(np.float32))
+        spikes = sparse.csr_matrix(np.stack([outputs[i].ravel() for i in members])).astype(np.float32)
+        near = sparse.csr_matrix(np.stack([_dilate(outputs[i], tolerance).ravel() for i in members])).astype(np.float32)
         covered = (spikes @ near.T).toarray()  # [a, b]: spikes of a with a spike of b within the tolerance
         counts = np.asarray(spikes.sum(axis=1)).ravel()
         matched = np.minimum(covered, covered.T)
