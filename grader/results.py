@@ -56,6 +56,8 @@ class CheckChange:
             return f"{self.name}: new check, {self.after:g} / {self.max_after:g}"
         if self.after is None:
             return f"{self.name}: no longer in the rubric (was {self.before:g} / {self.max_before:g})"
+        if not self.delta:  # only its maximum moved
+            return f"{self.name}: {self.before:g} / {self.max_before:g} -> {self.after:g} / {self.max_after:g}"
         text = f"{self.name}: {self.before:g} -> {self.after:g} ({self.delta:+g})"
         if self.max_before != self.max_after:
             text += f", out of {self.max_after:g} instead of {self.max_before:g}"

@@ -48,6 +48,13 @@ def test_a_changed_rubric_names_the_key_and_the_check_that_moved() -> None:
         "similarity: 15 -> 10 (-5), out of 10 instead of 15")
 
 
+def test_a_check_whose_maximum_alone_moved_says_so() -> None:
+    looser = replace(CONFIG, points={**CONFIG.points, "loss": 25.0, "similarity": 10.0})
+    r = regrade.explain(_result(lost={"loss": 20.0}), _result(looser, lost={"loss": 25.0}))
+    assert r.checks[0].sentence() == "loss: 0 / 20 -> 0 / 25"
+    assert r.checks[1].sentence() == "similarity: 15 -> 10 (-5), out of 10 instead of 15" and not r.changed_nothing
+
+
 def test_a_regrade_that_changes_nothing_says_so() -> None:
     r = regrade.explain(_result(), _result(), forced=True)
     assert r.inputs == [] and r.checks == [] and r.forced and r.changed_nothing
