@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import os
 import secrets
 import shutil
@@ -46,7 +47,7 @@ from grader import calibration, overview, report, timeouts
 from grader.timeouts import TimeLimits
 from grader.config import Config
 from grader.grade import KIT_VERSION, WORK, grade_submission
-from grader.results import ERROR_FINGERPRINT, GraderFault, grader_error_result
+from grader.results import ERROR_FINGERPRINT, GradeResult, GraderFault, grader_error_result
 from grader.sandbox import SandboxUnavailable, bwrap_path, why_no_sandbox
 from grader.submission import Submission, discover
 from solution import numerics
@@ -72,6 +73,7 @@ class BatchContext:
     kit_version: str | None = None  # the batch's kit: a worker on another one refuses
     unsandboxed: bool = False  # run without bubblewrap where it is missing (trusted code only)
     times: TimeLimits | None = None  # the budget's time limits, measured once here, not in every worker
+    regrade: bool = False  # --regrade: a grading that replaces an identical one says it was asked for
 
     @property
     def out(self) -> Path:
@@ -132,6 +134,15 @@ def already_graded(sub: Submission, out_dir: Path, config: Config, epochs: int,
             and result.measurements.get("silent_loss") == cal.silent_loss
         )
     return same
+
+
+def previous_result(sub: Submission, out_dir: Path) -> GradeResult | None:
+    """The grading that OUT/<id> holds now (a new one will replace it and say what changed), if it parses."""
+    try:
+        result = report.read_results(Path(out_dir) / sub.id / report.RESULTS)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if result.submission_id == sub.id else None
 
 
 def _landed(sub: Submission, out_dir: Path, error: bool) -> bool:
@@ -224,7 +235,7 @@ def _grade_staged(sub: Submission, ctx: BatchContext) -> tuple[str, float | None
     shutil.rmtree(stage / sub.id, ignore_errors=True)
     try:
         graded = grade_submission(sub, stage, ctx.config, ctx.epochs, ctx.calibration, workdir=workdir,
-                                  times=ctx.times)
+                                  times=ctx.times, previous=previous_result(sub, out), forced=ctx.regrade)
         report.publish(stage / sub.id, out / sub.id)
         return sub.id, graded.result.score, None
     except Exception as exc:  # the grader's own fault, whatever it is: no score, retried next run
@@ -551,6 +562,21 @@ def clean_stale(out_dir: Path) -> None:
             tmp.unlink()
 
 
+def _write_similarity(out_dir: Path, config: Config) -> None:
+    """similarity.html and .json; a failure there costs the report, never the batch (it changes no grade)."""
+    from grader import similarity  # here: a grading worker never needs it (nor scipy)
+
+    try:
+        similarity.write_similarity(out_dir, config.similarity)
+    except Exception:
+        (out_dir / similarity.SIMILARITY_JSON).unlink(missing_ok=True)  # no stale column in the gradebook
+        with contextlib.suppress(OSError):
+            report.atomic_write(out_dir / similarity.SIMILARITY_HTML,
+                                "<!doctype html><meta charset='utf-8'><title>similarity</title><p>The similarity "
+                                "report failed:</p><pre>" + html.escape(traceback.format_exc())
+                                + "</pre>")
+
+
 def grade_batch(
     paths: Iterable[Path],
     out_dir: Path,
@@ -594,7 +620,7 @@ def grade_batch(
                 token = secrets.token_hex(16)
                 report.atomic_write(out_dir / MARKER, token + "\n")
                 ctx = BatchContext(str(out_dir), config, epochs, cal, token, KIT_VERSION, unsandboxed,
-                                   timeouts.for_budget(config.limits, cal, epochs))
+                                   timeouts.for_budget(config.limits, cal, epochs), regrade)
                 step = _progress(len(todo), progress)
                 if scheduler:
                     _run_dask(todo, scheduler, ctx, step, errors)
@@ -605,6 +631,7 @@ def grade_batch(
                     timeout_s = limits.total_timeout_s + limits.startup_timeout_s + TIMEOUT_MARGIN_S
                     _run_local(todo, workers, ctx, step, errors, timeout_s)
         finally:
+            _write_similarity(out_dir, config)  # before the gradebook: its most_similar column
             gradebook = report.write_gradebook(out_dir)
             overview.write_overview(out_dir)  # index.html, beside the gradebook
             with contextlib.suppress(OSError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import artifacts, calibration, figure, report, timeouts
+from grader import artifacts, calibration, figure, regrade, report, timeouts
 from grader.checks import Evidence, run_checks
 from grader.config import Config
 from grader.execute import Execution, execute, prepare_workdir
@@ -69,6 +69,8 @@ def grade_submission(
     cal: calibration.Calibration | None = None,
     workdir: Path | None = None,
     times: timeouts.TimeLimits | None = None,
+    previous: GradeResult | None = None,
+    forced: bool = False,
 ) -> Graded:
     """Grade `sub` and write out_dir/<id>/{results.json, executed.ipynb, feedback.html, figure.png}.
 
@@ -76,6 +78,8 @@ def grade_submission(
     `times`: its time limits (default: the budget's, from the calibration and this machine's speed).
     Raises GraderFault when the grading machine, not the notebook, stopped the run (a kernel that
     cannot start, the grader's own preamble failing): that is no grade, and nothing is written.
+    `previous`: the grading this one replaces (the result then says what changed, `results.Regrade`);
+    `forced`: it was asked for (`--regrade`) rather than caused by a changed input.
     """
     from grader.measure import official_spikes
 
@@ -137,7 +141,10 @@ def grade_submission(
         grader_overhead_s=max(0.0, wall - run.cell_s),
         numerics=numerics.label(),
         calibration_source=cal.source,
+        rubric=config.grading(),
     )
+    if previous is not None:
+        result.regrade = regrade.explain(previous, result, forced)
     output = evaluation.output if evaluation is not None else None
     sub_dir.mkdir(parents=True, exist_ok=True)
     if run.notebook is not None:
@@ -145,12 +152,14 @@ def grade_submission(
     hdf5_file = workdir / artifacts.HDF5_PATH
     if hdf5.exists and hdf5_file.stat().st_size <= config.limits.hdf5_max_mb * 2**20:
         shutil.copyfile(hdf5_file, sub_dir / "network.net")
+    if output is not None:  # the class's similarity report compares outputs (packed bits, ~15 kB)
+        report.write_output_raster(output, sub_dir / report.OUTPUT_RASTER)
     shown = figure.from_run(run)  # the student's own last figure (part 3's plot), when the notebook shows one
     if shown.png is not None:
         report.atomic_write(sub_dir / figure.FILE, shown.png)
     else:
         (sub_dir / figure.FILE).unlink(missing_ok=True)  # none from an earlier grading into this folder
     report.write_feedback(result, output, official_spikes()["target"], sub_dir / "feedback.html", shown)
-    report.write_results(result, sub_dir / "results.json")  # last: its presence marks "graded"
+    report.write_results(result, sub_dir / "results.json", config.gradescope)  # last: its presence marks "graded"
     shutil.rmtree(workdir, ignore_errors=True)
     return Graded(result, output)

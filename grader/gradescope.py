@@ -349,8 +349,13 @@ def run(root: Path | None = None, epochs: int | None = None) -> int:
         print(result.grader_error)
         print(GRADER_ERROR_NOTE)
         return 1
-    data = result.to_gradescope()
-    data["output"] = f"{data['output']} {SANDBOX_NOTE}"
+    from grader import markdown
+    from grader.config import load_config
+
+    presentation = load_config().gradescope  # the rubric's visibility, Markdown, leaderboard
+    data = result.to_gradescope(presentation)
+    note = markdown.escape(SANDBOX_NOTE) if presentation.output_format == "md" else SANDBOX_NOTE
+    data["output"] = f"{data['output']} {note}"
     atomic_write(root / "results" / "results.json", json.dumps(data, indent=2) + "\n")
     for line in notes:  # stdout: shown to instructors only
         print(line)

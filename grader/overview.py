@@ -15,6 +15,7 @@ ids are untrusted: every text is escaped, every link percent-encoded.
 from __future__ import annotations
 
 import html
+import json
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -109,6 +110,23 @@ def _pass_rates(results: list[GradeResult]) -> list[dict]:
     return rows
 
 
+def _similarity_section(out_dir: Path) -> str:
+    """A link to similarity.html with its count of pairs to look at; '' before a batch wrote one."""
+    from grader.similarity import SIMILARITY_HTML, SIMILARITY_JSON
+
+    if not (out_dir / SIMILARITY_HTML).is_file():
+        return ""
+    try:
+        data = json.loads((out_dir / SIMILARITY_JSON).read_text())
+        n = len(data["findings"])
+        count = f"{n} pair{'s' * (n != 1)} of submissions alike above the thresholds"
+    except (OSError, ValueError, KeyError, TypeError):
+        count = "the report"
+    return (f"<section id='similarity'><h2>Similarity across the class</h2><p><a href='{_href(SIMILARITY_HTML)}'>"
+            f"{_e(count)}</a> (code, exported weights, output), for a person to look at; it changes no score.</p>"
+            "</section>")
+
+
 def overview_html(results: list[GradeResult], out_dir: Path) -> str:
     """The page for `results` (graded into out_dir, where the links and thumbnails point)."""
     out_dir = Path(out_dir)
@@ -175,6 +193,17 @@ def overview_html(results: list[GradeResult], out_dir: Path) -> str:
             f"<td data-label='flags'>{len(flags[sid]) or '—'}</td><td data-label='figure'>{figure}</td></tr>")
     subs = "".join(rows) or "<tr><td colspan='5'>—</td></tr>"
 
+    moved = [r for r in results if r.regrade is not None and r.regrade.score_changed]
+    same = [r for r in results if r.regrade is not None and r.regrade.changed_nothing]
+    regrades = "".join(f"<li>{link(r.submission_id)}: {_e(r.regrade.sentence())}</li>" for r in moved)
+    regrades = (f"<ul class='flags'>{regrades}</ul>" if regrades else "<p>No regrade changed a score.</p>")
+    if same:
+        regrades += (f"<p>{len(same)} regrade{'s' * (len(same) != 1)} changed nothing: "
+                     f"{', '.join(link(r.submission_id) for r in same)}.</p>")
+    regrades = (f"<section id='regrades'><h2>Regrades that changed a score</h2>{regrades}</section>"
+                if moved or same else "")
+    similar = _similarity_section(out_dir)
+
     downloads = " · ".join(f"<a href='{_href(name)}'>{_e(name)}</a>" for name in DOWNLOADS
                            if (out_dir / name).is_file())
     return f"""<!doctype html>
@@ -225,6 +254,7 @@ marks).</figcaption></figure></section>
 <table><thead><tr><th>check</th><th>full points</th><th>mean points</th></tr></thead><tbody>{checks}</tbody></table>
 </section>
 <section id="flags"><h2>Flags</h2>{flagged}</section>
+{regrades}{similar}
 <section id="submissions"><h2>Submissions</h2>
 <table class="subs"><thead><tr><th>submission</th><th>score</th><th>short of full points</th><th>flags</th>
 <th>figure</th></tr></thead><tbody>{subs}</tbody></table></section>

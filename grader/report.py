@@ -26,11 +26,13 @@ import numpy as np
 from grader.results import NOT_YOUR_FAULT, GradeResult
 
 if TYPE_CHECKING:
+    from grader.config import GradescopeOutput
     from grader.figure import StudentFigure
 
 RESULTS = "results.json"
 FEEDBACK = "feedback.html"
 GRADEBOOK = "gradebook.csv"
+OUTPUT_RASTER = "output.npz"  # the exported network's output on the official input, as packed bits
 TWINS_LISTED = 10  # "identical exported weights as …": names listed before "(+N more)"
 
 
@@ -59,8 +61,27 @@ def publish(staged: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_results(result: GradeResult, path: Path) -> None:
-    atomic_write(path, json.dumps(result.to_gradescope(), indent=2) + "\n")
+def write_results(result: GradeResult, path: Path, presentation: "GradescopeOutput | None" = None) -> None:
+    """results.json; `presentation`: the rubric's visibility, Markdown and leaderboard (grader.config)."""
+    atomic_write(path, json.dumps(result.to_gradescope(presentation), indent=2) + "\n")
+
+
+def write_output_raster(output: np.ndarray, path: Path) -> None:
+    """The (neurons, T) output as packed bits, for grader.similarity (1/8 byte a step, ~15 kB for HW8)."""
+    spikes = np.asarray(output).reshape(np.shape(output)[-2:]) > 0
+    buf = io.BytesIO()
+    np.savez_compressed(buf, bits=np.packbits(spikes, axis=None), shape=np.asarray(spikes.shape, dtype=np.int64))
+    atomic_write(path, buf.getvalue())
+
+
+def read_output_raster(path: Path, max_values: int = 10_000_000) -> np.ndarray:
+    """What write_output_raster wrote, as a (neurons, T) bool array; ValueError when it is not that."""
+    with np.load(path, allow_pickle=False) as npz:
+        shape = tuple(int(x) for x in npz["shape"])
+        if len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] > max_values:
+            raise ValueError(f"{path}: not a raster of a sane shape ({shape})")
+        bits = np.unpackbits(npz["bits"], count=shape[0] * shape[1])
+    return bits.reshape(shape).astype(bool)
 
 
 def read_results(path: Path) -> GradeResult:
@@ -233,6 +254,7 @@ img {{ max-width: 100%; }}
 <p><strong>Score: {result.score:g} / {result.max_score:g}</strong> at {result.epochs} epochs;
 graded in {result.execution_time:.0f} s.</p>
 <table><tr><th>check</th><th>points</th><th>message</th></tr>{rows}</table>
+{regrade_html(result)}
 <h2>Flags</h2><ul>{flags}</ul>
 {figures}
 <h2>Figures the score came from</h2><table>{measurements}</table>
@@ -240,6 +262,24 @@ graded in {result.execution_time:.0f} s.</p>
 process; numbers the notebook prints are not used.</p>
 </body></html>
 """
+
+
+def regrade_html(result: GradeResult) -> str:
+    """What a regrade changed and why, for the feedback page; '' for a first grading."""
+    r = result.regrade
+    if r is None:
+        return ""
+    e = html.escape
+    before = "not graded" if r.previous_score is None else f"{r.previous_score:g} / {r.previous_max:g}"
+    inputs = "".join(f"<li>{e(i.sentence())}</li>" for i in r.inputs) or (
+        f"<li>none{' (graded again on request: --regrade)' if r.forced else ''}</li>")
+    if r.changed_nothing:
+        outcome = f"<p>Nothing changed: every check has the points it had, {e(before)}.</p>"
+    else:
+        moved = "".join(f"<li>{e(c.sentence())}</li>" for c in r.checks) or "<li>no check moved</li>"
+        outcome = f"<p>Previous score {e(before)}; what moved:</p><ul>{moved}</ul>"
+    return (f"<section id='regrade'><h2>Regraded</h2><p>This grading replaces an earlier one. What changed "
+            f"since:</p><ul>{inputs}</ul>{outcome}</section>")
 
 
 def error_feedback_html(result: GradeResult) -> str:
@@ -311,24 +351,28 @@ GRADED_WITH = ("epochs", "kit_version", "numerics", "calibration")  # gradebook 
 
 def write_gradebook(out_dir: Path) -> Path:
     """Rebuild gradebook.csv from the per-submission results: points per check, how each submission was
-    graded (budget, kit version, numerical mode, calibration) and its flags (identical weights included).
+    graded (budget, kit version, numerical mode, calibration), the most similar other submission and in what
+    (OUT/similarity.json, grader.similarity; empty when none) and its flags (identical weights included).
     A grader error's scores stay empty: it is no grade, and its flag says why."""
+    from grader.similarity import read_most_similar  # similarity reads this module: imported here
+
     results = collect(out_dir)
     flags = class_flags(results)
+    similar = read_most_similar(out_dir)
     names = list(dict.fromkeys(c.name for r in results for c in r.checks))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", "score", "max_score", *names, *GRADED_WITH, "flags"])
+    writer.writerow(["id", "score", "max_score", *names, *GRADED_WITH, "most_similar", "flags"])
     for r in results:
         if r.is_grader_error:  # no grade: every score left empty, never a 0
             writer.writerow([r.submission_id, "", "", *("" for _ in names), r.epochs, r.kit_version, r.numerics,
-                             r.calibration_source, "; ".join(flags[r.submission_id])])
+                             r.calibration_source, "", "; ".join(flags[r.submission_id])])
             continue
         scores = {c.name: c.score for c in r.checks}
         writer.writerow([r.submission_id, f"{r.score:g}", f"{r.max_score:g}",
                          *(f"{scores.get(n, 0):g}" for n in names),
                          r.epochs, r.kit_version, r.numerics, r.calibration_source,
-                         "; ".join(flags[r.submission_id])])
+                         similar.get(r.submission_id, ""), "; ".join(flags[r.submission_id])])
     path = out_dir / GRADEBOOK
     atomic_write(path, buf.getvalue())
     return path

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from grader.config import GradescopeOutput
 
 PASSED, FAILED = "passed", "failed"
 ERROR_FINGERPRINT = "error"  # config_fingerprint of a grader-error result: not a grade, never trusted by a re-run
@@ -34,6 +37,87 @@ class CheckResult:
         return PASSED if self.score >= self.max_score else FAILED
 
 
+@dataclass(frozen=True)
+class CheckChange:
+    """One check whose points (or maximum) moved between two gradings of a submission."""
+
+    name: str
+    before: float | None  # None: the check is new
+    after: float | None  # None: the check is gone
+    max_before: float | None = None
+    max_after: float | None = None
+
+    @property
+    def delta(self) -> float:
+        return round((self.after or 0.0) - (self.before or 0.0), 2)
+
+    def sentence(self) -> str:
+        if self.before is None:
+            return f"{self.name}: new check, {self.after:g} / {self.max_after:g}"
+        if self.after is None:
+            return f"{self.name}: no longer in the rubric (was {self.before:g} / {self.max_before:g})"
+        if not self.delta:  # only its maximum moved
+            return f"{self.name}: {self.before:g} / {self.max_before:g} -> {self.after:g} / {self.max_after:g}"
+        text = f"{self.name}: {self.before:g} -> {self.after:g} ({self.delta:+g})"
+        if self.max_before != self.max_after:
+            text += f", out of {self.max_after:g} instead of {self.max_before:g}"
+        return text
+
+
+@dataclass(frozen=True)
+class InputChange:
+    """One input of the grading that differs from the previous one: what, before, after."""
+
+    what: str  # "notebook", "rubric", "calibration", "kit version", "budget", "numerical mode"
+    before: str
+    after: str
+    detail: list[str] = field(default_factory=list)  # e.g. "points.loss: 20 -> 25", "reference loss: ..."
+
+    def sentence(self) -> str:
+        text = f"{self.what}: {self.before} -> {self.after}"
+        return text + (f" ({'; '.join(self.detail)})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class Regrade:
+    """What a re-grading changed against the previous grading of the same submission, and why."""
+
+    previous_score: float | None  # None: the previous one was a grader error (no grade)
+    previous_max: float
+    score: float | None
+    checks: list[CheckChange] = field(default_factory=list)
+    inputs: list[InputChange] = field(default_factory=list)
+    forced: bool = False  # --regrade: graded again although no input changed
+
+    @property
+    def score_changed(self) -> bool:
+        return self.previous_score != self.score
+
+    @property
+    def changed_nothing(self) -> bool:
+        return not self.score_changed and not self.checks
+
+    def sentence(self) -> str:
+        """One line for the feedback page, the overview and the terminal."""
+        before = "not graded" if self.previous_score is None else f"{self.previous_score:g} / {self.previous_max:g}"
+        why = "; ".join(i.sentence() for i in self.inputs) or (
+            "no input changed (--regrade)" if self.forced else "no input changed")
+        if self.changed_nothing:
+            return f"regraded ({why}): nothing changed, {before} as before"
+        moved = "; ".join(c.sentence() for c in self.checks) or "no check moved"
+        after = "not graded" if self.score is None else f"{self.score:g}"
+        return f"regraded ({why}): {before} -> {after}; {moved}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Regrade":
+        return cls(previous_score=data["previous_score"], previous_max=data["previous_max"], score=data["score"],
+                   checks=[CheckChange(**c) for c in data.get("checks", [])],
+                   inputs=[InputChange(**i) for i in data.get("inputs", [])], forced=bool(data.get("forced")))
+
+
 @dataclass
 class GradeResult:
     submission_id: str
@@ -49,6 +133,8 @@ class GradeResult:
     grader_overhead_s: float = 0.0
     numerics: str = ""  # the numerical mode the grader evaluated in (solution.numerics.label)
     calibration_source: str = ""  # "shipped" or "local" (computed on the grading machine)
+    rubric: dict[str, Any] = field(default_factory=dict)  # Config.grading(): lets a regrade name what changed
+    regrade: Regrade | None = None  # set when this grading replaced an earlier one of the same submission
 
     @property
     def score(self) -> float | None:
@@ -81,36 +167,56 @@ class GradeResult:
                  for c in self.checks]
         return lines + [f"  [FLAG] {flag}" for flag in self.flags]
 
-    def to_gradescope(self) -> dict[str, Any]:
+    def to_gradescope(self, presentation: "GradescopeOutput | None" = None) -> dict[str, Any]:
         """Gradescope's autograder results.json (score, tests[], output, visibility).
 
+        `presentation` (the rubric's [gradescope] and [visibility]): each test's visibility, the
+        messages as Markdown, an opt-in leaderboard; it changes how the grade reads, never the grade.
         A grader error has no score at all (no "score", no tests): it is not a grade, and
         grader/gradescope.py never uploads it (Gradescope then shows its own error, to rerun).
         """
+        from grader import markdown
+        from grader.config import FLAGS_TEST, GradescopeOutput
+
+        shown = presentation or GradescopeOutput()
+        md = shown.output_format == "md"
+        text = markdown.escape if md else (lambda s: s)
+        flags_apart = shown.of(FLAGS_TEST) != "visible"  # instructor-only flags: a test of their own
         if self.is_grader_error:
-            summary = f"{self.submission_id}: {self.grader_error}. {NOT_YOUR_FAULT}"
+            summary = text(f"{self.submission_id}: {self.grader_error}. {NOT_YOUR_FAULT}")
         else:
-            summary = f"{self.submission_id}: {self.score:g} / {self.max_score:g} at {self.epochs} epochs."
-            if self.flags:
-                summary += " Flags: " + "; ".join(self.flags)
+            summary = text(f"{self.submission_id}: {self.score:g} / {self.max_score:g} at {self.epochs} epochs.")
+            if self.flags and not flags_apart:
+                summary += (("\n\n**Flags**\n\n" + markdown.lines(self.flags)) if md
+                            else " Flags: " + "; ".join(self.flags))
         graded = {} if self.is_grader_error else {"score": self.score, "max_score": self.max_score}
+        tests = [] if self.is_grader_error else [
+            {
+                "name": c.name,
+                "score": round(c.score, 2),
+                "max_score": c.max_score,
+                "status": c.status,
+                "output": text(c.message),
+                "visibility": shown.of(c.name),
+                **({"output_format": "md"} if md else {}),
+            }
+            for c in self.checks
+        ]
+        if tests and flags_apart:
+            tests.append({"name": FLAGS_TEST, "score": 0.0, "max_score": 0.0,
+                          "status": FAILED if self.flags else PASSED,
+                          "output": (markdown.lines(self.flags) if md else "; ".join(self.flags)) or "none",
+                          "visibility": shown.of(FLAGS_TEST), **({"output_format": "md"} if md else {})})
+        board = self.leaderboard() if shown.leaderboard and not self.is_grader_error else []
         return {
             **graded,
             "execution_time": round(self.execution_time, 1),
             "output": summary,
+            **({"output_format": "md", "test_output_format": "md"} if md else {}),
             "visibility": "visible",
             "stdout_visibility": "hidden",
-            "tests": [] if self.is_grader_error else [
-                {
-                    "name": c.name,
-                    "score": round(c.score, 2),
-                    "max_score": c.max_score,
-                    "status": c.status,
-                    "output": c.message,
-                    "visibility": "visible",
-                }
-                for c in self.checks
-            ],
+            "tests": tests,
+            **({"leaderboard": board} if board else {}),
             # Not read by Gradescope; lets the kit rebuild its gradebook and reports from this file.
             "extra_data": {
                 "submission_id": self.submission_id,
@@ -125,8 +231,22 @@ class GradeResult:
                 "numerics": self.numerics,
                 "calibration_source": self.calibration_source,
                 "checks": [asdict(c) for c in self.checks],
+                "rubric": self.rubric,
+                "regrade": self.regrade.to_json() if self.regrade else None,
             },
         }
+
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """Gradescope's leaderboard: the exported network's loss (lower is better) and its similarity to the
+        target (higher is better), both as the grader measured them; empty when nothing was measured."""
+        board = []
+        loss = self.measurements.get("loss")
+        if isinstance(loss, (int, float)):
+            board.append({"name": "loss", "value": round(float(loss), 2), "order": "asc"})
+        similarity = next((c.details.get("similarity") for c in self.checks if c.name == "similarity"), None)
+        if isinstance(similarity, (int, float)):
+            board.append({"name": "similarity", "value": round(float(similarity), 4), "order": "desc"})
+        return board
 
     @classmethod
     def from_gradescope(cls, data: dict[str, Any]) -> "GradeResult":
@@ -145,6 +265,8 @@ class GradeResult:
             grader_overhead_s=extra.get("grader_overhead_s", 0.0),
             numerics=extra.get("numerics", ""),
             calibration_source=extra.get("calibration_source", ""),
+            rubric=dict(extra.get("rubric") or {}),
+            regrade=Regrade.from_json(extra["regrade"]) if extra.get("regrade") else None,
         )
 
 

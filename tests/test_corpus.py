@@ -191,14 +191,14 @@ def test_nothing_outside_the_sandbox_changed(corpus: Graded) -> None:
     assert _changed(corpus.before, corpus.after) == []
     assert corpus.gradebook["bystander"] == "50"
     out = corpus.env.out
-    expected = {"bystander", report.GRADEBOOK, "index.html", "_intake", ".s2s-batch", ".s2s-batch.lock", batch.LOG,
-                *(c.name for c in corpus.cases)}
+    expected = {"bystander", report.GRADEBOOK, "index.html", "similarity.html", "similarity.json", "_intake",
+                ".s2s-batch", ".s2s-batch.lock", batch.LOG, *(c.name for c in corpus.cases)}
     assert {p.name for p in out.iterdir()} <= expected
     assert not list(out.parent.rglob("escaped")) and not (out.parent.parent / "escaped").exists()
     assert sorted(p.name for p in corpus.env.outside.iterdir()) == ["network.net", "notes.txt"]
     for sid in {c.name for c in corpus.cases} - {"bystander"}:  # the grader's own files only
         assert {p.name for p in (out / sid).iterdir()} <= {report.RESULTS, "executed.ipynb", "feedback.html",
-                                                           "network.net", "figure.png"}
+                                                           "network.net", "figure.png", report.OUTPUT_RASTER}
     if BWRAP:
         assert corpus.connections == 0
         assert not list(Path("/tmp").glob(f"s2s-corpus-{corpus.env.token}*"))

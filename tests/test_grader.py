@@ -214,7 +214,7 @@ def test_reports_are_written(graded) -> None:
         assert (out / name / "executed.ipynb").exists()
     rows = (out / "gradebook.csv").read_text().splitlines()
     assert rows[0] == ("id,score,max_score,execution,dataset,output_shape,hdf5,export,loss,similarity,figure,"
-                       "epochs,kit_version,numerics,calibration,flags")
+                       "epochs,kit_version,numerics,calibration,most_similar,flags")
     assert len(rows) == 1 + len(CASES)
     assert "Learning curve" in (out / "reference" / "feedback.html").read_text()
     # reference and no_parameters_cell share the seeded reference's weights: expected, not flagged

@@ -107,6 +107,9 @@ def test_the_schema_is_valid_and_not_vacuous() -> None:
     jsonschema.Draft202012Validator(RESULTS_SCHEMA).validate(ok)
     for bad in ({"tests": [{"name": "no score anywhere"}]},
                 {**ok, "visibility": "sometimes"},
+                {**ok, "output_format": "markdown"},
+                {**ok, "leaderboard": [{"name": "loss", "value": 1.0, "order": "up"}]},
+                {**ok, "leaderboard": [{"name": "loss"}]},
                 {**ok, "tests": [{"score": 1, "status": "ok"}]},
                 {**ok, "scroe": 1}):
         with pytest.raises(jsonschema.ValidationError):
@@ -119,6 +122,132 @@ def test_a_result_in_memory_has_gradescopes_format() -> None:
     data = GradeResult("submission", "0" * 64, checks, epochs=EPOCHS).to_gradescope()
     validate(data)
     assert data["score"] == 50
+
+
+PRESENTED = """
+[gradescope]
+output_format = "md"
+leaderboard = true
+
+[visibility]
+similarity = "hidden"
+loss = "after_due_date"
+flags = "after_published"
+"""
+
+
+def _rubric(tmp_path: Path, extra: str) -> Path:
+    path = tmp_path / "rubric.toml"
+    text = (KIT / "grader" / "rubric.toml").read_text()
+    text = text.split("\n[gradescope]")[0]  # the shipped rubric without its presentation, then ours
+    path.write_text(text + extra)
+    return path
+
+
+def _presented_result(config) -> GradeResult:
+    checks = [CheckResult(name, pts, pts, f"{name}: ok") for name, pts in config.points.items()]
+    checks[checks.index(next(c for c in checks if c.name == "similarity"))] = CheckResult(
+        "similarity", 12.0, 15.0, "raster similarity 0.52 = 80% of the reference's: *nearly* <b>there</b>",
+        {"similarity": 0.5213, "ratio": 0.8})
+    checks[checks.index(next(c for c in checks if c.name == "hdf5"))] = CheckResult(
+        "hdf5", 0.0, 20.0, "extra entry `layer/2`: slayer's export names its layers `0`, `1`, ... only")
+    return GradeResult("sub_1", "0" * 64, checks, epochs=EPOCHS, flags=["budget not set (no `parameters` cell)"],
+                       measurements={"loss": 1234.5678})
+
+
+def test_rubric_set_visibility_markdown_and_leaderboard_are_gradescopes_format(tmp_path: Path) -> None:
+    config = load_config(_rubric(tmp_path, PRESENTED))
+    assert config.fingerprint() == load_config().fingerprint()  # presentation is not the grade
+    data = _presented_result(config).to_gradescope(config.gradescope)
+    validate(data)
+    shown = {t["name"]: t["visibility"] for t in data["tests"]}
+    assert shown == {"execution": "visible", "dataset": "visible", "output_shape": "visible", "hdf5": "visible",
+                     "export": "visible", "loss": "after_due_date", "similarity": "hidden", "figure": "visible",
+                     "flags": "after_published"}
+    assert data["output_format"] == data["test_output_format"] == "md"
+    assert all(t["output_format"] == "md" for t in data["tests"])
+    tests = {t["name"]: t for t in data["tests"]}
+    assert tests["similarity"]["output"] == (
+        "raster similarity 0.52 = 80% of the reference's: \\*nearly\\* \\<b\\>there\\</b\\>")
+    assert tests["hdf5"]["output"] == "extra entry `layer/2`: slayer's export names its layers `0`, `1`, ... only"
+    assert tests["flags"] == {"name": "flags", "score": 0.0, "max_score": 0.0, "status": "failed",
+                              "output": "- budget not set (no `parameters` cell)", "visibility": "after_published",
+                              "output_format": "md"}
+    assert data["output"] == "sub\\_1: 77 / 100 at 3 epochs."  # the flags are in their own, later test
+    assert data["leaderboard"] == [{"name": "loss", "value": 1234.57, "order": "asc"},
+                                   {"name": "similarity", "value": 0.5213, "order": "desc"}]
+
+
+def test_without_presentation_results_json_is_as_before(tmp_path: Path) -> None:
+    config = load_config()
+    assert config.gradescope.output_format == "text" and not config.gradescope.leaderboard
+    data = _presented_result(config).to_gradescope(config.gradescope)
+    validate(data)
+    assert "leaderboard" not in data and "output_format" not in data
+    assert {t["visibility"] for t in data["tests"]} == {"visible"} and "flags" not in {t["name"] for t in data["tests"]}
+    assert data["output"] == "sub_1: 77 / 100 at 3 epochs. Flags: budget not set (no `parameters` cell)"
+
+
+def test_nothing_measured_means_no_leaderboard(tmp_path: Path) -> None:
+    config = load_config(_rubric(tmp_path, PRESENTED))
+    checks = [CheckResult(name, 0.0, pts, "not measured") for name, pts in config.points.items()]
+    data = GradeResult("s", "0" * 64, checks, epochs=EPOCHS).to_gradescope(config.gradescope)
+    validate(data)
+    assert "leaderboard" not in data  # Gradescope's entries need a value; an unmeasured export has none
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('[visibility]\nsimilarity = "secret"\n', "similarity = 'secret': one of visible, hidden"),
+    ('[visibility]\nsimilarty = "hidden"\n', "similarty is not a test"),
+    ('[gradescope]\noutput_format = "html"\n', "output_format = 'html': one of text, md"),
+    ('[gradescope]\nleaderboard = "yes"\n', "leaderboard = 'yes': true or false"),
+    ('[gradescope]\nvisibility = "hidden"\n', "per-test visibility goes in its own [visibility] table"),
+])
+def test_a_wrong_presentation_is_refused(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_config(_rubric(tmp_path, "\n" + extra))
+
+
+def test_run_writes_the_rubrics_presentation(tmp_path: Path, monkeypatch) -> None:
+    import grader.config
+
+    config = load_config(_rubric(tmp_path, PRESENTED))
+    monkeypatch.setattr(grader.config, "load_config", lambda *a: config)
+    monkeypatch.setattr(gradescope, "grade", lambda root, epochs=None: (_presented_result(config), ["note"]))
+    assert gradescope.run(tmp_path / "root", EPOCHS) == 0
+    data = json.loads((tmp_path / "root" / "results" / "results.json").read_text())
+    validate(data)
+    assert data["output"] == "sub\\_1: 77 / 100 at 3 epochs. Sandbox off: inside Gradescope's container, which is " \
+        "discarded after this submission, the notebook ran with the kit's resource limits but without its " \
+        "bubblewrap sandbox."
+    assert data["leaderboard"][0]["order"] == "asc" and data["tests"][-1]["visibility"] == "after_published"
+
+
+MARKDOWN_CASES = [
+    "plain words, 1.10 x the reference",
+    "a_b*c* [link](http://x) <script>alert(1)</script> & &amp; ~~gone~~ | pipe | !bang",
+    "- not a list\n# not a heading\n1. not a list either\n> not a quote",
+    "no variable `training_set` (the handout's name) in `net_2`",
+    "an odd ` backtick and \\ a backslash",
+]
+
+
+@pytest.mark.parametrize("text", MARKDOWN_CASES)
+def test_markdown_renders_to_the_same_text(text: str) -> None:
+    """What Gradescope shows of an escaped message is the message: rendered by a CommonMark parser
+    (mistune, nbconvert's), its text is the original, and `code` spans are code."""
+    import html as html_lib
+
+    import mistune
+
+    from grader import markdown
+
+    rendered = mistune.html(markdown.escape(text))
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", rendered)).strip()
+    spans = re.findall(r"`([^`\n]+)`", text)
+    assert visible.split() == re.sub(r"`([^`\n]+)`", r"\1", text).split()
+    assert re.findall(r"<code>(.*?)</code>", rendered) == [html_lib.escape(s, quote=False) for s in spans]
+    assert not re.search(r"<(?!/?(p|code)>)", rendered)  # no element but paragraphs and code
 
 
 def test_a_grader_error_is_no_grade_for_gradescope(tmp_path: Path, monkeypatch, capsys) -> None:

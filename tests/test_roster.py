@@ -244,9 +244,9 @@ def test_gradebook_says_how_each_was_graded(tmp_path: Path) -> None:
     text = report.write_gradebook(tmp_path).read_text()
     assert text == (
         "id,score,max_score,execution,dataset,output_shape,hdf5,export,loss,similarity,"
-        "epochs,kit_version,numerics,calibration,flags\n"
-        f'ann,100,100,10,15,10,20,10,20,15,200,0.1.0,"{MODE}",shipped,\n'
-        f'bob,100,100,10,15,10,20,10,20,15,20,0.2.0,"{MODE}",local,\n'
+        "epochs,kit_version,numerics,calibration,most_similar,flags\n"
+        f'ann,100,100,10,15,10,20,10,20,15,200,0.1.0,"{MODE}",shipped,,\n'
+        f'bob,100,100,10,15,10,20,10,20,15,20,0.2.0,"{MODE}",local,,\n'
     )
 
 
