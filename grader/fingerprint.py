@@ -40,6 +40,11 @@ class Fingerprint:
     seconds: float = 0.0
 
 
+# What the fingerprint cannot promise: it proves the kit's orders, which cover slayer's dense CUBA blocks.
+UNKNOWN_LAYERS = ("a notebook whose layers the kit's orders do not cover trains in the libraries' orders, "
+                  "which it says in its output: graded the same way, its own numbers may differ on another CPU")
+
+
 @dataclass(frozen=True)
 class Verdict:
     matches: bool
@@ -53,7 +58,8 @@ class Verdict:
         """One sentence for the instructor: which calibrations this machine grades against, and why."""
         if self.matches:
             return (f"this machine reproduces the shipped reference run bit for bit "
-                    f"({numerics.label(self.local.numerics)}): shipped calibrations in use")
+                    f"({numerics.label(self.local.numerics)}): shipped calibrations in use "
+                    f"({UNKNOWN_LAYERS})")
         if self.shipped is None:
             return "no shipped fingerprint: calibrations are computed on this machine (local)"
         where = f"; {self.difference}" if self.difference else ""

@@ -82,6 +82,38 @@ def test_the_specification_is_a_matrix_product_and_its_order_shows_in_the_bits()
     assert not same_bits(reversed_k, spec) and not same_bits(fused, spec)
 
 
+def test_skipping_zero_products_changes_no_bit() -> None:
+    """The zero-skipping kernel that serves spikes equals the specification, signed zeros included."""
+    rng = np.random.default_rng(15)
+    a = seeded((256, 200), 16)
+    spikes = (rng.random((200, 600)) < 0.03).astype(np.float32)
+    signed = spikes * np.where(rng.random((200, 600)) < 0.5, -1, 1).astype(np.float32)  # -1, -0, +0, +1
+    grad = seeded((256, 600), 17, sparse=True)
+    for x, y in ((a, spikes), (a, signed), (grad, np.ascontiguousarray(spikes.T)), (seeded((7, 13), 18), seeded((13, 5), 19))):
+        c = np.full((x.shape[0], y.shape[1]), np.nan, np.float32)
+        kernels.matmul_skipping_zeros(x, y, c)
+        assert same_bits(c, order.matmul(x, y))
+
+
+def test_the_dense_product_skips_zeros_only_where_that_is_exact() -> None:
+    used: list[str] = []
+    real = kernels.matmul, kernels.matmul_skipping_zeros
+    spikes = torch.from_numpy((np.random.default_rng(20).random((200, 600)) < 0.03).astype(np.float32))
+    w = torch.from_numpy(seeded((256, 200), 21))
+    try:
+        kernels.matmul = lambda *args: used.append("dense") or real[0](*args)
+        kernels.matmul_skipping_zeros = lambda *args: used.append("skip") or real[1](*args)
+        assert same_bits(dense._matmul(w, spikes), order.matmul(w.numpy(), spikes.numpy()))
+        assert same_bits(dense._matmul(w, torch.from_numpy(seeded((200, 600), 22))), order.matmul(w.numpy(), seeded((200, 600), 22)))
+        w_inf = w.clone()
+        w_inf[3, 4] = float("inf")  # inf * 0 is NaN: the zeros must be multiplied, as the order says
+        got = dense._matmul(w_inf, spikes)
+        assert same_bits(got, order.matmul(w_inf.numpy(), spikes.numpy())) and bool(torch.isnan(got).any())
+    finally:
+        kernels.matmul, kernels.matmul_skipping_zeros = real
+    assert used == ["skip", "dense", "dense"]
+
+
 # --- the dense synapse through autograd -----------------------------------------------------
 
 @pytest.mark.parametrize("samples", [1, 2])

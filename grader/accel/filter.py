@@ -288,29 +288,23 @@ def _case(side: str, input: torch.Tensor, filter: torch.Tensor) -> Optional[Prog
     return _programs[key]
 
 
-def _warn_stock_differs(key: tuple) -> None:
+def _warn_once(message: str) -> None:
+    """One warning per process (the first case that needs one), not one per call."""
     global _warned
     if not _warned:
         _warned = True
-        warnings.warn(
-            f"grader.accel: stock slayer's FIR filter sums case {key} in another order than the kit's on "
-            f"this machine; the accelerator keeps the kit's order, so --no-accel results differ here",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+        warnings.warn(message, RuntimeWarning, stacklevel=5)
+
+
+def _warn_stock_differs(key: tuple) -> None:
+    _warn_once(f"grader.accel: stock slayer's FIR filter sums case {key} in another order than the kit's on "
+               f"this machine; the accelerator keeps the kit's order, so --no-accel results differ here")
 
 
 def _warn_unverified(key: tuple) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        warnings.warn(
-            f"grader.accel: the fast FIR filter does not reproduce stock's summation order "
-            f"for case {key} (e.g. batch > 1 makes torch use oneDNN, or another BLAS); that filter runs "
-            f"on stock slayer there (exact, slower)",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+    _warn_once(f"grader.accel: the fast FIR filter does not reproduce stock's summation order "
+               f"for case {key} (e.g. batch > 1 makes torch use oneDNN, or another BLAS); that filter runs "
+               f"on stock slayer there (exact, slower)")
 
 
 def _filtered(side: str, input, filter, sampling_time):

@@ -72,6 +72,32 @@ def matmul(a, b, c):
 
 
 @_jit
+def matmul_skipping_zeros(a, b, c):
+    """``matmul``'s result, skipping the products whose b[k, n] is zero: for spikes (0 or 1) mostly.
+
+    Exact where a holds no inf or NaN (the caller checks): such a product is a signed zero, and in
+    ``matmul``'s sum, which starts from +0, adding a signed zero never changes the partial sum (it is
+    +0 or nonzero, never -0, since x + (-x) rounds to +0). The sum over the remaining k still runs
+    ascending; the n loop runs outside, the m loop inside, so LLVM vectorises across rows of c.
+    """
+    rows, depth = a.shape
+    cols = b.shape[1]
+    at = np.ascontiguousarray(a.T)
+    bt = np.ascontiguousarray(b.T)
+    ct = np.zeros((cols, rows), np.float32)
+    for n in range(cols):
+        cn = ct[n]
+        bn = bt[n]
+        for k in range(depth):
+            v = bn[k]
+            if v != 0:
+                ak = at[k]
+                for m in range(rows):
+                    cn[m] = cn[m] + ak[m] * v
+    c[:, :] = ct.T
+
+
+@_jit
 def fir(xpad, w, out):
     """out[r, t] = xpad[r, t]*w[0] + xpad[r, t+1]*w[1] + ..., left to right from the first product.
 
@@ -145,5 +171,6 @@ def warm_up() -> None:
     """Compile (or load from numba's cache) every kernel."""
     a = np.ones((5, 5), np.float32)
     matmul(a, a, np.empty_like(a))
+    matmul_skipping_zeros(a, a, np.empty_like(a))
     exp(a.ravel(), np.empty(a.size, np.float32))
     fir(a, a[0, :3], np.empty((5, 3), np.float32))
