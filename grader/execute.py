@@ -160,17 +160,88 @@ def _chars(content: dict) -> int:
     return n
 
 
+METADATA_MAX_CHARS = 10_000  # an output's metadata (a figure's size): larger is dropped
+STORING = ("stream", "display_data", "execute_result", "update_display_data")  # kinds that keep output
+JSON_MIME = re.compile(r"application/(.*\+)?json")  # nbformat's schema: any JSON there, a string elsewhere
+KNOWN = (*STORING, "error", "status", "clear_output", "execute_input")  # the rest is dropped unread
+
+
+def _json_size(value: object) -> int | None:
+    """Characters of `value` as JSON, or None when it is not plain JSON (or nests too deep)."""
+    try:
+        return len(json.dumps(value))
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def well_formed(msg: object) -> dict | None:
+    """The IOPub message with every field nbclient reads of the right type, or None: dropped.
+
+    A kernel can send anything on its IOPub socket (a `text` that is a number, a
+    `data` that is a list, a `transient` that is a string): what nbclient would
+    trip on, or store without bound, never reaches it. Widget messages (comm_*)
+    are dropped too: grading needs no widget, and their state would be kept
+    without limit. Mutates and returns `msg`.
+    """
+    if not isinstance(msg, dict) or not isinstance(msg.get("msg_type"), str):
+        return None
+    kind, content = msg["msg_type"], msg.get("content")
+    if kind not in KNOWN or not isinstance(content, dict):
+        return None
+    if not isinstance(msg.get("header"), dict) or not isinstance(msg.get("parent_header"), dict):
+        return None
+    if kind == "status":
+        return msg if isinstance(content.get("execution_state"), str) else None
+    msg["header"]["msg_type"] = kind  # what nbformat's output_from_msg reads: the kind checked here
+    count = content.get("execution_count")
+    if "execution_count" in content or kind == "execute_result":
+        content["execution_count"] = count if type(count) is int and count >= 0 else None
+    transient = content.get("transient")
+    if transient is not None and not (isinstance(transient, dict)
+                                      and isinstance(transient.get("display_id", ""), str)):
+        content.pop("transient")
+    if kind == "stream":
+        return msg if content.get("name") in ("stdout", "stderr") and isinstance(content.get("text"), str) else None
+    if kind == "clear_output":
+        content["wait"] = content.get("wait") is True
+        return msg
+    if kind == "error":
+        content["ename"] = str(content.get("ename", ""))[:200]
+        traceback = content.get("traceback")
+        content["traceback"] = [str(t) for t in traceback[-20:]] if isinstance(traceback, list) else []
+        content["evalue"] = str(content.get("evalue", ""))
+        return msg
+    if kind in ("display_data", "execute_result", "update_display_data"):
+        data, metadata = content.get("data"), content.get("metadata", {})
+        if not isinstance(data, dict):
+            return None
+        content["data"] = {mime: value for mime, value in data.items()
+                           if isinstance(mime, str) and (
+                               (isinstance(value, str) and not JSON_MIME.fullmatch(mime))
+                               or (JSON_MIME.fullmatch(mime) and _json_size(value) is not None))}
+        size = _json_size(metadata) if isinstance(metadata, dict) else None
+        content["metadata"] = metadata if size is not None and size <= METADATA_MAX_CHARS else {}
+    return msg
+
+
 class _CappedClient(NotebookClient):
     """An nbclient that stops storing a cell's output past `max_chars`: a print loop cannot fill the grader's memory.
 
+    Every IOPub message is type-checked first (`well_formed`): a malformed one is
+    dropped, never an exception in the grader. Every kind that stores output is
+    capped: a stream, a display, a result, and an update of an earlier display
+    (`update_display_data`, or a display reusing a display_id), which nbclient
+    would otherwise write into the earlier output uncapped.
     Errors are always kept, in short, so the executed notebook still shows why a cell failed.
     Images (a figure the cell shows) count apart: up to IMAGE_MAX_CHARS a cell and
     IMAGES_MAX_CHARS in all are kept, whatever the cell printed; past that they are not.
     """
 
     max_chars: int = 200_000
+    _CAPPED = "_s2s_capped"  # set on a message already charged (an update of a display, capped before nbclient)
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("store_widget_state", False)
         super().__init__(*args, **kwargs)
         self.printed: dict[int, int] = {}  # cell index -> characters the cell sent (images apart)
         self.drawn: dict[int, int] = {}  # cell index -> characters of the images the cell showed
@@ -189,12 +260,21 @@ class _CappedClient(NotebookClient):
         self.images_kept += size
         return images
 
-    def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
-        content = msg.get("content") or {}
-        if msg.get("msg_type") == "error":
-            content["evalue"] = str(content.get("evalue", ""))[:2000]
-            content["traceback"] = [str(t)[:2000] for t in (content.get("traceback") or [])[-20:]]
-            return super().output(outs, msg, display_id, cell_index)
+    def process_message(self, msg, cell, cell_index):  # type: ignore[override]
+        msg = well_formed(msg)
+        if msg is None:
+            return None
+        content = msg["content"]
+        display_id = (content.get("transient") or {}).get("display_id")
+        if msg["msg_type"] == "update_display_data" or (display_id and msg["msg_type"] in STORING):
+            # nbclient copies these into earlier outputs before (or instead of) output(): cap them first
+            if not self._cap(content, cell_index):
+                content["data"] = {}
+            msg[self._CAPPED] = True
+        return super().process_message(msg, cell, cell_index)
+
+    def _cap(self, content: dict, cell_index: int) -> bool:
+        """Charge the message to its cell and cut it to what is left; False when nothing of it is kept."""
         images = self._images(content, cell_index)
         used = self.printed.get(cell_index, 0)
         size = _chars(content)
@@ -202,7 +282,7 @@ class _CappedClient(NotebookClient):
         room = self.max_chars - used
         if size > room:
             if room <= 0 and not images:
-                return None
+                return False
             room = max(room, 0)
             if "text" in content:
                 content["text"] = content["text"][:room]
@@ -211,6 +291,21 @@ class _CappedClient(NotebookClient):
                                    if isinstance(v, str) and k.startswith("text/")}
         if images:
             content["data"] = {**content.get("data", {}), **images}
+        return True
+
+    def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
+        if msg.pop(self._CAPPED, False):
+            return super().output(outs, msg, display_id, cell_index)
+        msg = well_formed(msg)  # output() is also reached without process_message (an output widget's hook)
+        if msg is None:
+            return None
+        content = msg["content"]
+        if msg.get("msg_type") == "error":
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            content["traceback"] = [str(t)[:2000] for t in (content.get("traceback") or [])[-20:]]
+            return super().output(outs, msg, display_id, cell_index)
+        if not self._cap(content, cell_index):
+            return None
         return super().output(outs, msg, display_id, cell_index)
 
 
