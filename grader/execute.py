@@ -90,8 +90,9 @@ def instrument(nb: nbformat.NotebookNode, config: Config, epochs: int) -> tuple[
     cells = list(nb.cells)
     for cell in cells:  # a student's own grader-looking metadata must not confuse us
         cell.metadata.pop(GRADER_CELL, None)
-        if cell.cell_type == "code":  # prompts are this run's: a cell that never runs shows none
+        if cell.cell_type == "code":  # prompts and outputs are this run's: a cell that never runs shows none
             cell.execution_count = None
+            cell.outputs = []  # a figure saved on the student's machine (a cell skipped, empty) is not this run's
     budget = config.budget
     preamble = _grader_cell(
         "preamble",
