@@ -23,6 +23,7 @@ import copy
 import json
 import os
 import re
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from grader.cells import GRADER_CELL, CellRef, cell_ref, failing_line, with_line
 from grader.config import Config, Limits
 from grader.hints import budget_assignments, error_hint
-from grader.sandbox import Watchdog, describe_exit, kernel_manager, reap
+from grader.sandbox import RUN_TOKEN, Watchdog, describe_exit, kernel_manager, mount_workdir, reap, unmount_under
 from grader.timeouts import TimeLimits, rubric_limits
 from solution import homework, numerics
 
@@ -64,17 +65,29 @@ class Execution:
     clipped_output: dict[str, int] = field(default_factory=dict)  # student cell (its label) -> characters printed
 
 
-def prepare_workdir(workdir: Path) -> None:
-    """A fresh folder holding pristine copies of the HW8 data and the notebook's checks, nothing else."""
+def prepare_workdir(workdir: Path, limits: Limits | None = None) -> None:
+    """A fresh folder holding pristine copies of the HW8 data and the notebook's checks, nothing else.
+
+    With `limits`, as root, the folder is a tmpfs of the disk limit's size (`sandbox.mount_workdir`):
+    `release_workdir` unmounts and deletes it.
+    """
     from grader.handout import CHECK_FILES
 
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    release_workdir(workdir)
     workdir.mkdir(parents=True)
+    if limits is not None:
+        mount_workdir(workdir, limits)
     for name in DATA_FILES:
         shutil.copyfile(DATA_DIR / name, workdir / name)
     for name, source in CHECK_FILES.items():  # the notebook's `import hw8_check` (never trusted)
         shutil.copyfile(source, workdir / name)
+
+
+def release_workdir(workdir: Path) -> None:
+    """Unmount the working directory's tmpfs, if any, and delete the folder."""
+    unmount_under(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _grader_cell(role: str, source: str) -> nbformat.NotebookNode:
@@ -371,6 +384,12 @@ def stopped_message(cell: CellRef, reason: str) -> str:
     return f"{cell.label} was stopped: the grader killed the kernel: {reason}"
 
 
+def protocol_message(cell: CellRef, exc: BaseException) -> str:
+    """The kernel sent a message the grader cannot read (a notebook that patched json or the kernel's session)."""
+    return (f"{cell.label} broke the kernel's messages: the grader could not read what the kernel sent "
+            f"({type(exc).__name__}: {_short(exc, 120)}); a notebook must not patch json, ipykernel or its session")
+
+
 def timeout_message(cell: CellRef, past_total: bool, limits: TimeLimits) -> str:
     over = "the notebook's time budget" if past_total else "the per-cell limit"
     return f"timed out: {cell.label} ran past {over} ({limits.describe()})"
@@ -466,6 +485,13 @@ class _Run:
             except DeadKernelError:
                 self.dead(index)
                 return False
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                # Raised while reading the kernel's messages (jupyter_client's deserialize, nbclient):
+                # every byte of them is the notebook's, so this is its fault, said as such.
+                if role == "preamble":
+                    raise
+                self.fail(index, protocol_message(ref, exc))
+                return False
             finally:
                 # The preamble counts as the notebook's time: its imports (torch, slayer)
                 # are the ones the notebook's first cell would otherwise pay for.
@@ -487,7 +513,8 @@ class _Run:
         try:
             self.run_cell(self.nb.cells[index], index)
             self.result.probe_ran = True
-        except (CellExecutionError, CellTimeoutError) as exc:
+        except (CellExecutionError, CellTimeoutError, KeyError, TypeError, ValueError, AttributeError,
+                IndexError) as exc:
             self.result.notes.append(f"probe failed: {_short(exc)}")
         except DeadKernelError:
             self.dead(index)
@@ -502,6 +529,10 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     result = Execution(workdir=workdir, notebook=run_nb, completed=False, epochs=int(epochs), budget_set=budget_set,
                        budget_overrides=[cell_ref(run_nb, i).label for i in budget_assignments(run_nb)])
     km = kernel_manager(workdir, limits)
+    env = _kernel_env()
+    km.run_token = env[RUN_TOKEN] = secrets.token_hex(8)  # reap ends what carries it, whatever its session
+    if km.sandbox.bwrap is None and km.sandbox.uid is not None:  # its own uid: its home and temp folder are its own
+        env.update(HOME=str(workdir), TMPDIR=str(workdir / ".tmp"), MPLCONFIGDIR=str(workdir / ".matplotlib"))
     client = _CappedClient(
         run_nb,
         timeout=times.cell_s,
@@ -523,7 +554,7 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     try:
         with open(workdir / ".kernel" / "kernel.log", "wb") as log, client.setup_kernel(
             # cleanup_kc: we pass our own km, and nbclient only shuts down kernels it created itself.
-            cwd=str(workdir), env=_kernel_env(), stdout=log, stderr=log, cleanup_kc=True,
+            cwd=str(workdir), env=env, stdout=log, stderr=log, cleanup_kc=True,
         ):
             started = True
             watchdog.start()

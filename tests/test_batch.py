@@ -525,3 +525,15 @@ def test_folder_intake_refuses_symbolic_links(tmp_path: Path) -> None:
     assert all(s.notebook is None for s in found.values())
     (alone,) = discover([subs / "mallory"], tmp_path / "intake")  # named directly, not found in a folder
     assert alone.problem == f"mallory/train.ipynb {link}"
+
+
+def test_preload_imports_what_grading_evaluates_with() -> None:
+    """A worker imports the evaluation before the first kernel: a file changed later is never what grades."""
+    code = ("import sys\nfrom grader.grade import preload\npreload()\n"
+            "print(sorted(m for m in ('grader.evaluate', 'grader.measure', 'grader.metrics', 'grader.rebuild', "
+            "'grader.simulate', 'grader.rubric', 'solution.network', 'solution.training') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=KIT_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(sorted(['grader.evaluate', 'grader.measure', 'grader.metrics', 'grader.rebuild',
+                                              'grader.simulate', 'grader.rubric', 'solution.network',
+                                              'solution.training']))

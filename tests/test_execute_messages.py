@@ -185,3 +185,11 @@ def test_saved_outputs_are_cleared_before_the_run() -> None:
     run, _ = instrument(nb, load_config(), 3)
     assert [c.outputs for c in run.cells if c.cell_type == "code"] == [[]] * 7  # 4 student, 3 grader cells
     assert nb.cells[1].outputs[0] is saved  # the submission itself is left as it was
+
+
+def test_a_broken_kernel_protocol_is_the_notebooks_fault() -> None:
+    from grader.execute import protocol_message
+
+    assert protocol_message(STUDENT, KeyError("msg_id")) == (
+        f"{CELL} broke the kernel's messages: the grader could not read what the kernel sent (KeyError: 'msg_id'); "
+        "a notebook must not patch json, ipykernel or its session")
