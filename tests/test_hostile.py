@@ -123,7 +123,6 @@ def test_each_hostile_case_gets_its_outcome(graded: Graded, case: Hostile) -> No
     result = graded.results[case.name]
     messages = dict(case.messages)
     if case.name == "fallocate_burst":
-        messages["execution"] += " " + _disk_fragment().split(" ", 1)[0]
         assert _disk_fragment() in result.check("execution").message, result.check("execution").message
     if case.name == "patch_grader":
         said = result.check("execution").message

@@ -172,7 +172,7 @@ def cases() -> list[Hostile]:
         Hostile("update_flood", "three 10 MB update_display_data", notebook(tiny(UPDATE_FLOOD)), 10,
                 {"execution": 'printed 30,000,'}),
         Hostile("fallocate_burst", "24 x 32 MiB posix_fallocate in a burst (disk limit 64 MiB)",
-                notebook(tiny(FALLOCATE)), 0, {"execution": "code cell 1"}),
+                notebook(tiny(FALLOCATE)), 0, {"execution": 'code cell 1 (In [1], "import os")'}),
         Hostile("symlink_train", "a folder whose train.ipynb links to the kit's solved notebook", symlinked, 0,
                 {"execution": "nothing to run: symlink_train/train.ipynb is a symbolic link: refused"}),
         Hostile("saved_figure", "a saved figure in cells that never run (after a failing cell, an empty one)",
