@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import messages
+from grader import cpu_redirect, messages
 from grader.config import Limits
 from solution import homework
 
@@ -116,8 +116,113 @@ def read_probe(workdir: Path, limits: Limits) -> Probe:
         return Probe(problem=f"the probe's dump is unreadable: {exc}")
     if not isinstance(meta, dict):
         return Probe(problem="the probe's dump is malformed")
-    meta.setdefault("errors", {})
-    return Probe(arrays=arrays, meta=meta)
+    return validated_probe(meta, arrays)
+
+
+# --- the probe's record is the kernel's word: data to validate, never code or trusted text ----------
+
+PROBE_TEXT_MAX = 400  # characters of one message the kernel wrote (an exception's words, clipped)
+PROBE_NAME_MAX = 80  # a variable's name
+PROBE_LIST_MAX = 32  # entries of the CUDA note's list
+MAX_DIMS = 8
+MAX_DIM = 2**31
+SHAPE_GROUP = {"input_shape": "dataset", "target_shape": "dataset", "output_shape": "network"}
+ARRAY_SHAPE = {"input": "input_shape", "target": "target_shape", "output": "output_shape"}
+ERROR_KEYS = ("dataset", "network")
+
+
+def clip_text(value: str, limit: int = PROBE_TEXT_MAX) -> str:
+    """A string from the kernel, fit for a message: one line, at most `limit` characters (then " [...]")."""
+    text = " ".join(value.split())
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
+def _kind(value: Any) -> str:
+    """What a malformed value is, in words, without echoing it (it may be anything the kernel wrote)."""
+    if value is None:
+        return "null"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _shape(value: Any) -> list[int] | None | str:
+    """A recorded shape: a list of at most MAX_DIMS non-negative ints, None (none recorded), or why not."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_DIMS:
+        what = f"a list of {len(value)} entries" if isinstance(value, list) else _kind(value)
+        return f"{what}, expected a list of at most {MAX_DIMS} integers"
+    if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DIM for d in value):
+        return "a list holding something else than sizes, expected a list of non-negative integers"
+    return list(value)
+
+
+def malformed(key: str, why: str) -> str:
+    """The message of a check whose evidence the kernel's record gives in the wrong form."""
+    return (f"the grader's probe recorded a malformed `{key}` ({why}): the notebook's code changed the "
+            "grader's record (or the objects it inspects), so the check cannot be made")
+
+
+def validated_probe(raw: dict[str, Any], arrays: dict[str, np.ndarray]) -> Probe:
+    """The probe's record with every value checked by type and size, its strings clipped.
+
+    What the kernel wrote is evidence, not trusted text: a value of the wrong type
+    or size becomes an error of its check's group ("dataset" or "network"), so that
+    check fails with a message and no check ever sees it; unknown keys are dropped;
+    an array whose dtype is not numeric, or whose shape is not the recorded one, is
+    dropped with an error of its group.
+    """
+    meta: dict[str, Any] = {}
+    problems: dict[str, list[str]] = {group: [] for group in ERROR_KEYS}
+    errors = raw.get("errors", {})
+    kept: dict[str, str] = {}
+    if not isinstance(errors, dict):
+        for group in ERROR_KEYS:
+            problems[group].append(malformed("errors", f"{_kind(errors)}, expected a mapping"))
+    else:
+        for group in ERROR_KEYS:
+            if group not in errors:
+                continue
+            value = errors[group]
+            if isinstance(value, str):
+                kept[group] = clip_text(value)
+            else:
+                problems[group].append(malformed(f"errors.{group}", f"{_kind(value)}, expected a message"))
+    for key, group in SHAPE_GROUP.items():
+        if key not in raw:
+            continue
+        shape = _shape(raw[key])
+        if isinstance(shape, str):
+            problems[group].append(malformed(key, shape))
+        else:
+            meta[key] = shape
+    for key in ("dataset_name", "network_name"):
+        if key in raw:
+            value = raw[key]
+            meta[key] = clip_text(value, PROBE_NAME_MAX) if isinstance(value, str) else None
+    if cpu_redirect.PROBE_KEY in raw:  # a note only (never scored): a malformed list is no request
+        value = raw[cpu_redirect.PROBE_KEY]
+        meta[cpu_redirect.PROBE_KEY] = (
+            [clip_text(v, PROBE_NAME_MAX) for v in value[:PROBE_LIST_MAX] if isinstance(v, str)]
+            if isinstance(value, list) else [])
+    good: dict[str, np.ndarray] = {}
+    for name, arr in arrays.items():
+        key = ARRAY_SHAPE[name]
+        group = SHAPE_GROUP[key]
+        recorded = meta.get(key)
+        if arr.dtype.kind not in "biuf" or arr.ndim > MAX_DIMS:
+            problems[group].append(malformed(name, f"an array of dtype {arr.dtype} and {arr.ndim} dimensions, "
+                                                   "expected numbers"))
+        elif recorded is not None and list(arr.shape) != recorded:
+            problems[group].append(malformed(name, f"an array of shape {tuple(arr.shape)} where the record says "
+                                                   f"{tuple(recorded)}"))
+        else:
+            good[name] = arr
+    for group, found in problems.items():
+        if found:  # the record's own fault comes first: it is why the check cannot be made
+            kept[group] = "; ".join([*found, *([kept[group]] if group in kept else [])])
+    meta["errors"] = kept
+    return Probe(arrays=good, meta=meta)
 
 
 def _unpacked_size(npz: Path) -> int:

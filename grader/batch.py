@@ -46,9 +46,10 @@ from typing import Callable, Iterable, Iterator
 from grader import calibration, overview, report, timeouts
 from grader.timeouts import TimeLimits
 from grader.config import Config
-from grader.grade import KIT_VERSION, WORK, grade_submission
+from grader.execute import release_workdir
+from grader.grade import KIT_VERSION, WORK, grade_submission, preload
 from grader.results import ERROR_FINGERPRINT, GradeResult, GraderFault, grader_error_result
-from grader.sandbox import SandboxUnavailable, bwrap_path, why_no_sandbox
+from grader.sandbox import SandboxUnavailable, bwrap_path, unmount_under, why_no_sandbox
 from grader.submission import Submission, discover
 from solution import numerics
 
@@ -167,7 +168,7 @@ def _grader_error(sub: Submission, out_dir: Path | str, config: Config, epochs: 
     result = grader_error_result(sub.id, sub.sha256, epochs, reason or lines[-1][:300], error, KIT_VERSION)
     staged = out_dir / STAGE / sub.id
     shutil.rmtree(staged, ignore_errors=True)
-    shutil.rmtree(out_dir / STAGE / WORK / sub.id, ignore_errors=True)
+    release_workdir(out_dir / STAGE / WORK / sub.id)
     staged.mkdir(parents=True)
     report.write_error_feedback(result, staged / report.FEEDBACK)
     report.write_results(result, staged / report.RESULTS)
@@ -214,6 +215,7 @@ def grade_task(sub: Submission, ctx: BatchContext) -> tuple[str, float | None, s
     import torch  # grader/__init__ has pinned the numerical mode (one thread included)
 
     torch.set_num_threads(1)
+    preload()  # before the first kernel: what grades is what the kit shipped
     out = ctx.out
     try:
         _check_worker(out, ctx.token, ctx.kit_version)
@@ -243,7 +245,7 @@ def _grade_staged(sub: Submission, ctx: BatchContext) -> tuple[str, float | None
         _grader_error(sub, out, ctx.config, ctx.epochs, error, fault_reason(exc))
         return sub.id, None, error
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        release_workdir(workdir)
 
 
 # --- running the tasks ----------------------------------------------------------------------
@@ -556,6 +558,7 @@ def _refuse_without_sandbox(config: Config, unsandboxed: bool) -> None:
 def clean_stale(out_dir: Path) -> None:
     """Delete what an interrupted batch may have left: staging folders, runs, temporary files."""
     for name in (STAGE, WORK):
+        unmount_under(out_dir / name)  # a killed batch's working directories may still be mounted
         shutil.rmtree(out_dir / name, ignore_errors=True)
     for tmp in [*out_dir.glob(".*.tmp"), *out_dir.glob("*/.*.tmp")]:
         with contextlib.suppress(OSError):

@@ -23,6 +23,7 @@ import copy
 import json
 import os
 import re
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from grader.cells import GRADER_CELL, CellRef, cell_ref, failing_line, with_line
 from grader.config import Config, Limits
 from grader.hints import budget_assignments, error_hint
-from grader.sandbox import Watchdog, describe_exit, kernel_manager, reap
+from grader.sandbox import RUN_TOKEN, Watchdog, describe_exit, kernel_manager, mount_workdir, reap, unmount_under
 from grader.timeouts import TimeLimits, rubric_limits
 from solution import homework, numerics
 
@@ -64,17 +65,29 @@ class Execution:
     clipped_output: dict[str, int] = field(default_factory=dict)  # student cell (its label) -> characters printed
 
 
-def prepare_workdir(workdir: Path) -> None:
-    """A fresh folder holding pristine copies of the HW8 data and the notebook's checks, nothing else."""
+def prepare_workdir(workdir: Path, limits: Limits | None = None) -> None:
+    """A fresh folder holding pristine copies of the HW8 data and the notebook's checks, nothing else.
+
+    With `limits`, as root, the folder is a tmpfs of the disk limit's size (`sandbox.mount_workdir`):
+    `release_workdir` unmounts and deletes it.
+    """
     from grader.handout import CHECK_FILES
 
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    release_workdir(workdir)
     workdir.mkdir(parents=True)
+    if limits is not None:
+        mount_workdir(workdir, limits)
     for name in DATA_FILES:
         shutil.copyfile(DATA_DIR / name, workdir / name)
     for name, source in CHECK_FILES.items():  # the notebook's `import hw8_check` (never trusted)
         shutil.copyfile(source, workdir / name)
+
+
+def release_workdir(workdir: Path) -> None:
+    """Unmount the working directory's tmpfs, if any, and delete the folder."""
+    unmount_under(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _grader_cell(role: str, source: str) -> nbformat.NotebookNode:
@@ -90,8 +103,9 @@ def instrument(nb: nbformat.NotebookNode, config: Config, epochs: int) -> tuple[
     cells = list(nb.cells)
     for cell in cells:  # a student's own grader-looking metadata must not confuse us
         cell.metadata.pop(GRADER_CELL, None)
-        if cell.cell_type == "code":  # prompts are this run's: a cell that never runs shows none
+        if cell.cell_type == "code":  # prompts and outputs are this run's: a cell that never runs shows none
             cell.execution_count = None
+            cell.outputs = []  # a figure saved on the student's machine (a cell skipped, empty) is not this run's
     budget = config.budget
     preamble = _grader_cell(
         "preamble",
@@ -160,17 +174,88 @@ def _chars(content: dict) -> int:
     return n
 
 
+METADATA_MAX_CHARS = 10_000  # an output's metadata (a figure's size): larger is dropped
+STORING = ("stream", "display_data", "execute_result", "update_display_data")  # kinds that keep output
+JSON_MIME = re.compile(r"application/(.*\+)?json")  # nbformat's schema: any JSON there, a string elsewhere
+KNOWN = (*STORING, "error", "status", "clear_output", "execute_input")  # the rest is dropped unread
+
+
+def _json_size(value: object) -> int | None:
+    """Characters of `value` as JSON, or None when it is not plain JSON (or nests too deep)."""
+    try:
+        return len(json.dumps(value))
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def well_formed(msg: object) -> dict | None:
+    """The IOPub message with every field nbclient reads of the right type, or None: dropped.
+
+    A kernel can send anything on its IOPub socket (a `text` that is a number, a
+    `data` that is a list, a `transient` that is a string): what nbclient would
+    trip on, or store without bound, never reaches it. Widget messages (comm_*)
+    are dropped too: grading needs no widget, and their state would be kept
+    without limit. Mutates and returns `msg`.
+    """
+    if not isinstance(msg, dict) or not isinstance(msg.get("msg_type"), str):
+        return None
+    kind, content = msg["msg_type"], msg.get("content")
+    if kind not in KNOWN or not isinstance(content, dict):
+        return None
+    if not isinstance(msg.get("header"), dict) or not isinstance(msg.get("parent_header"), dict):
+        return None
+    if kind == "status":
+        return msg if isinstance(content.get("execution_state"), str) else None
+    msg["header"]["msg_type"] = kind  # what nbformat's output_from_msg reads: the kind checked here
+    count = content.get("execution_count")
+    if "execution_count" in content or kind == "execute_result":
+        content["execution_count"] = count if type(count) is int and count >= 0 else None
+    transient = content.get("transient")
+    if transient is not None and not (isinstance(transient, dict)
+                                      and isinstance(transient.get("display_id", ""), str)):
+        content.pop("transient")
+    if kind == "stream":
+        return msg if content.get("name") in ("stdout", "stderr") and isinstance(content.get("text"), str) else None
+    if kind == "clear_output":
+        content["wait"] = content.get("wait") is True
+        return msg
+    if kind == "error":
+        content["ename"] = str(content.get("ename", ""))[:200]
+        traceback = content.get("traceback")
+        content["traceback"] = [str(t) for t in traceback[-20:]] if isinstance(traceback, list) else []
+        content["evalue"] = str(content.get("evalue", ""))
+        return msg
+    if kind in ("display_data", "execute_result", "update_display_data"):
+        data, metadata = content.get("data"), content.get("metadata", {})
+        if not isinstance(data, dict):
+            return None
+        content["data"] = {mime: value for mime, value in data.items()
+                           if isinstance(mime, str) and (
+                               (isinstance(value, str) and not JSON_MIME.fullmatch(mime))
+                               or (JSON_MIME.fullmatch(mime) and _json_size(value) is not None))}
+        size = _json_size(metadata) if isinstance(metadata, dict) else None
+        content["metadata"] = metadata if size is not None and size <= METADATA_MAX_CHARS else {}
+    return msg
+
+
 class _CappedClient(NotebookClient):
     """An nbclient that stops storing a cell's output past `max_chars`: a print loop cannot fill the grader's memory.
 
+    Every IOPub message is type-checked first (`well_formed`): a malformed one is
+    dropped, never an exception in the grader. Every kind that stores output is
+    capped: a stream, a display, a result, and an update of an earlier display
+    (`update_display_data`, or a display reusing a display_id), which nbclient
+    would otherwise write into the earlier output uncapped.
     Errors are always kept, in short, so the executed notebook still shows why a cell failed.
     Images (a figure the cell shows) count apart: up to IMAGE_MAX_CHARS a cell and
     IMAGES_MAX_CHARS in all are kept, whatever the cell printed; past that they are not.
     """
 
     max_chars: int = 200_000
+    _CAPPED = "_s2s_capped"  # set on a message already charged (an update of a display, capped before nbclient)
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("store_widget_state", False)
         super().__init__(*args, **kwargs)
         self.printed: dict[int, int] = {}  # cell index -> characters the cell sent (images apart)
         self.drawn: dict[int, int] = {}  # cell index -> characters of the images the cell showed
@@ -189,12 +274,21 @@ class _CappedClient(NotebookClient):
         self.images_kept += size
         return images
 
-    def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
-        content = msg.get("content") or {}
-        if msg.get("msg_type") == "error":
-            content["evalue"] = str(content.get("evalue", ""))[:2000]
-            content["traceback"] = [str(t)[:2000] for t in (content.get("traceback") or [])[-20:]]
-            return super().output(outs, msg, display_id, cell_index)
+    def process_message(self, msg, cell, cell_index):  # type: ignore[override]
+        msg = well_formed(msg)
+        if msg is None:
+            return None
+        content = msg["content"]
+        display_id = (content.get("transient") or {}).get("display_id")
+        if msg["msg_type"] == "update_display_data" or (display_id and msg["msg_type"] in STORING):
+            # nbclient copies these into earlier outputs before (or instead of) output(): cap them first
+            if not self._cap(content, cell_index):
+                content["data"] = {}
+            msg[self._CAPPED] = True
+        return super().process_message(msg, cell, cell_index)
+
+    def _cap(self, content: dict, cell_index: int) -> bool:
+        """Charge the message to its cell and cut it to what is left; False when nothing of it is kept."""
         images = self._images(content, cell_index)
         used = self.printed.get(cell_index, 0)
         size = _chars(content)
@@ -202,7 +296,7 @@ class _CappedClient(NotebookClient):
         room = self.max_chars - used
         if size > room:
             if room <= 0 and not images:
-                return None
+                return False
             room = max(room, 0)
             if "text" in content:
                 content["text"] = content["text"][:room]
@@ -211,6 +305,21 @@ class _CappedClient(NotebookClient):
                                    if isinstance(v, str) and k.startswith("text/")}
         if images:
             content["data"] = {**content.get("data", {}), **images}
+        return True
+
+    def output(self, outs, msg, display_id, cell_index):  # type: ignore[override]
+        if msg.pop(self._CAPPED, False):
+            return super().output(outs, msg, display_id, cell_index)
+        msg = well_formed(msg)  # output() is also reached without process_message (an output widget's hook)
+        if msg is None:
+            return None
+        content = msg["content"]
+        if msg.get("msg_type") == "error":
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            content["traceback"] = [str(t)[:2000] for t in (content.get("traceback") or [])[-20:]]
+            return super().output(outs, msg, display_id, cell_index)
+        if not self._cap(content, cell_index):
+            return None
         return super().output(outs, msg, display_id, cell_index)
 
 
@@ -273,6 +382,12 @@ def preamble_message(ename: str, evalue: str) -> str:
 def stopped_message(cell: CellRef, reason: str) -> str:
     """The watchdog ended the kernel (disk, files, processes)."""
     return f"{cell.label} was stopped: the grader killed the kernel: {reason}"
+
+
+def protocol_message(cell: CellRef, exc: BaseException) -> str:
+    """The kernel sent a message the grader cannot read (a notebook that patched json or the kernel's session)."""
+    return (f"{cell.label} broke the kernel's messages: the grader could not read what the kernel sent "
+            f"({type(exc).__name__}: {_short(exc, 120)}); a notebook must not patch json, ipykernel or its session")
 
 
 def timeout_message(cell: CellRef, past_total: bool, limits: TimeLimits) -> str:
@@ -370,6 +485,13 @@ class _Run:
             except DeadKernelError:
                 self.dead(index)
                 return False
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+                # Raised while reading the kernel's messages (jupyter_client's deserialize, nbclient):
+                # every byte of them is the notebook's, so this is its fault, said as such.
+                if role == "preamble":
+                    raise
+                self.fail(index, protocol_message(ref, exc))
+                return False
             finally:
                 # The preamble counts as the notebook's time: its imports (torch, slayer)
                 # are the ones the notebook's first cell would otherwise pay for.
@@ -391,7 +513,8 @@ class _Run:
         try:
             self.run_cell(self.nb.cells[index], index)
             self.result.probe_ran = True
-        except (CellExecutionError, CellTimeoutError) as exc:
+        except (CellExecutionError, CellTimeoutError, KeyError, TypeError, ValueError, AttributeError,
+                IndexError) as exc:
             self.result.notes.append(f"probe failed: {_short(exc)}")
         except DeadKernelError:
             self.dead(index)
@@ -406,6 +529,10 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     result = Execution(workdir=workdir, notebook=run_nb, completed=False, epochs=int(epochs), budget_set=budget_set,
                        budget_overrides=[cell_ref(run_nb, i).label for i in budget_assignments(run_nb)])
     km = kernel_manager(workdir, limits)
+    env = _kernel_env()
+    km.run_token = env[RUN_TOKEN] = secrets.token_hex(8)  # reap ends what carries it, whatever its session
+    if km.sandbox.bwrap is None and km.sandbox.uid is not None:  # its own uid: its home and temp folder are its own
+        env.update(HOME=str(workdir), TMPDIR=str(workdir / ".tmp"), MPLCONFIGDIR=str(workdir / ".matplotlib"))
     client = _CappedClient(
         run_nb,
         timeout=times.cell_s,
@@ -427,7 +554,7 @@ def execute(nb: nbformat.NotebookNode, workdir: Path, config: Config, epochs: in
     try:
         with open(workdir / ".kernel" / "kernel.log", "wb") as log, client.setup_kernel(
             # cleanup_kc: we pass our own km, and nbclient only shuts down kernels it created itself.
-            cwd=str(workdir), env=_kernel_env(), stdout=log, stderr=log, cleanup_kc=True,
+            cwd=str(workdir), env=env, stdout=log, stderr=log, cleanup_kc=True,
         ):
             started = True
             watchdog.start()

@@ -13,7 +13,7 @@ import numpy as np
 from grader import artifacts, calibration, figure, regrade, report, timeouts
 from grader.checks import Evidence, run_checks
 from grader.config import Config
-from grader.execute import Execution, execute, prepare_workdir
+from grader.execute import Execution, execute, prepare_workdir, release_workdir
 from grader.results import GradeResult, GraderFault
 from grader.measure import Measurement
 from grader.submission import Submission, SubmissionError, load_notebook
@@ -47,6 +47,19 @@ class Graded:
 
     result: GradeResult
     output: np.ndarray | None = None
+
+
+def preload() -> None:
+    """Import everything grading evaluates with, before any student code runs in this process's kernels.
+
+    A module imported after a kernel ran would be read from disk then: whatever a notebook could
+    change there (where the kit is not read-only to it) would grade. Imported now, it is the kit's.
+    """
+    import h5py  # noqa: F401
+    import lava.lib.dl.slayer  # noqa: F401
+
+    from grader import evaluate, measure, metrics, overview, rebuild, rubric, simulate  # noqa: F401
+    from solution import network, training  # noqa: F401  (calibration: the untrained digest, the fingerprint)
 
 
 def _measure(report_: artifacts.HDF5Report, workdir: Path, probe: artifacts.Probe) -> Measurement | None:
@@ -98,7 +111,7 @@ def grade_submission(
             problem = str(exc)
 
     if nb is not None:
-        prepare_workdir(workdir)
+        prepare_workdir(workdir, config.limits)
         run = execute(nb, workdir, config, epochs, times or timeouts.for_budget(config.limits, cal, epochs))
         if run.grader_fault:  # the machine's fault, not the notebook's: no grade (grader.batch records it)
             raise GraderFault(run.grader_fault)
@@ -161,5 +174,5 @@ def grade_submission(
         (sub_dir / figure.FILE).unlink(missing_ok=True)  # none from an earlier grading into this folder
     report.write_feedback(result, output, official_spikes()["target"], sub_dir / "feedback.html", shown)
     report.write_results(result, sub_dir / "results.json", config.gradescope)  # last: its presence marks "graded"
-    shutil.rmtree(workdir, ignore_errors=True)
+    release_workdir(workdir)
     return Graded(result, output)

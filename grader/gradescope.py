@@ -20,7 +20,9 @@ process, the kit's limits), and results.json is GradeResult.to_gradescope().
 
 The sandbox is off in there: Gradescope's container usually forbids the user
 namespaces bubblewrap needs, and it is itself the isolation of one submission
-(a fresh container from the image, discarded afterwards).
+(a fresh container from the image, discarded afterwards). The kernel still runs
+as an unprivileged uid of its own (grader.sandbox), the kit root-owned and
+read-only to it and the solution's code unreadable (`harden`, at setup).
 
 Only the standard library is imported at module level: building the zip
 needs nothing of the kit's environment.
@@ -53,6 +55,11 @@ KIT_DIR = "kit"  # the kit's source inside the zip, /autograder/source/kit in th
 # What the kit needs to install (pyproject.toml names README.md) and to grade; tests/ stays out.
 KIT_PATHS = ("grader", "solution", "data", "assignment", "requirements", "pyproject.toml", "noxfile.py", "README.md",
              "LICENSE")
+# Never in the bundle: the solved notebook (grading never reads it; the template is assignment/'s).
+# The solution's network and training loop stay, as grading imports them (the fingerprint check
+# trains the reference, the untrained digest builds its network): setup.sh makes them unreadable to
+# the kernel's uid, and the whole kit root-owned and read-only (`harden`).
+LEFT_OUT = ("solution/train.ipynb",)
 SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", "Trained", ".pytest_cache", ".hypothesis"}
 SKIP_SUFFIXES = (".pyc", ".pyo", ".nbi", ".nbc", ".egg-info", ".tmp", ".swp")
 SCRIPTS = ("setup.sh", "run_autograder")  # executable, at the zip's top level
@@ -65,7 +72,8 @@ SUBMISSION_ID = "submission"
 DEFAULT_GRADESCOPE_TIMEOUT_S = 900
 NOTEBOOK_MARGIN_S = 180
 SANDBOX_NOTE = ("Sandbox off: inside Gradescope's container, which is discarded after this submission, "
-                "the notebook ran with the kit's resource limits but without its bubblewrap sandbox.")
+                "the notebook ran as a user of its own under the kit's resource limits, without its bubblewrap "
+                "sandbox.")
 
 
 # --- the bundle -------------------------------------------------------------------------------
@@ -88,7 +96,8 @@ def kit_files(root: Path = KIT_ROOT) -> list[Path]:
                 rel_dir = Path(dirpath).relative_to(root)
                 dirnames[:] = [d for d in dirnames if not _skipped(rel_dir / d)]
                 files += [rel_dir / f for f in filenames
-                          if not _skipped(rel_dir / f) and not os.path.islink(os.path.join(dirpath, f))]
+                          if not _skipped(rel_dir / f) and not os.path.islink(os.path.join(dirpath, f))
+                          and (rel_dir / f).as_posix() not in LEFT_OUT]
         else:
             raise FileNotFoundError(f"the kit has no {name} at {root}: cannot build the Gradescope bundle")
     return sorted(files)
@@ -271,7 +280,29 @@ def setup(epochs: int | None = None) -> int:
     start = time.perf_counter()
     cal = calibration.get(epochs, config.budget.seed, config.budget.accelerate)
     print(f"{calibration.describe_source(cal)} ({time.perf_counter() - start:.0f} s)")
+    for line in harden():
+        print(line)
     return 0
+
+
+def harden(kit: Path = KIT_ROOT) -> list[str]:
+    """setup.sh's last step: no solved notebook, the kit root-owned and read-only to every other user,
+    the solution's code unreadable to them (the kernel runs as a uid of its own). Returns what it did."""
+    from grader.sandbox import protect_kit
+
+    done = []
+    for rel in LEFT_OUT:
+        if (kit / rel).exists():
+            (kit / rel).unlink()
+            done.append(f"removed {rel}")
+    if os.geteuid() == 0:
+        for dirpath, dirnames, filenames in os.walk(kit):
+            for name in [".", *dirnames, *filenames]:
+                os.lchown(os.path.join(dirpath, name), 0, 0)
+        done.append("kit owned by root")
+    private = protect_kit(kit)
+    done.append(f"kit read-only to other users; unreadable to them: {', '.join(p.name for p in private)}")
+    return done
 
 
 def _stage(notebook: Path, staging: Path) -> Path:

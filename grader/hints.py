@@ -25,6 +25,7 @@ ERRNO_HINTS = {
     30: "outside its working directory the sandbox is read-only",
     13: "the sandbox lets a notebook write only in its working directory",
     1: "the notebook runs as an unprivileged user",
+    28: "the working directory may hold at most {disk_mb} MiB",
     11: "the sandbox allows {processes} processes and threads",
     101: "the sandbox has no network",
     111: "the sandbox has no network",

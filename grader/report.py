@@ -18,7 +18,7 @@ import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import nbformat
 import numpy as np
@@ -34,6 +34,26 @@ FEEDBACK = "feedback.html"
 GRADEBOOK = "gradebook.csv"
 OUTPUT_RASTER = "output.npz"  # the exported network's output on the official input, as packed bits
 TWINS_LISTED = 10  # "identical exported weights as …": names listed before "(+N more)"
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet evaluate a cell (OWASP)
+
+
+def spreadsheet_safe(value: object) -> str:
+    """One CSV cell as text a spreadsheet shows and never evaluates: a leading =, +, -, @, tab or CR
+    gets a single quote before it (OWASP's advice on CSV injection). A roster's names and a
+    submission's id come from people, and the gradebook, roster and Canvas files are opened in Excel."""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_text(rows: Iterable[Sequence[object]]) -> str:
+    """Every CSV file the kit writes, as text: each cell through `spreadsheet_safe`, one line per row."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    return buf.getvalue()
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -360,19 +380,17 @@ def write_gradebook(out_dir: Path) -> Path:
     flags = class_flags(results)
     similar = read_most_similar(out_dir)
     names = list(dict.fromkeys(c.name for r in results for c in r.checks))
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", "score", "max_score", *names, *GRADED_WITH, "most_similar", "flags"])
+    rows: list[list[object]] = [["id", "score", "max_score", *names, *GRADED_WITH, "most_similar", "flags"]]
     for r in results:
         if r.is_grader_error:  # no grade: every score left empty, never a 0
-            writer.writerow([r.submission_id, "", "", *("" for _ in names), r.epochs, r.kit_version, r.numerics,
-                             r.calibration_source, "", "; ".join(flags[r.submission_id])])
+            rows.append([r.submission_id, "", "", *("" for _ in names), r.epochs, r.kit_version, r.numerics,
+                         r.calibration_source, "", "; ".join(flags[r.submission_id])])
             continue
         scores = {c.name: c.score for c in r.checks}
-        writer.writerow([r.submission_id, f"{r.score:g}", f"{r.max_score:g}",
-                         *(f"{scores.get(n, 0):g}" for n in names),
-                         r.epochs, r.kit_version, r.numerics, r.calibration_source,
-                         similar.get(r.submission_id, ""), "; ".join(flags[r.submission_id])])
+        rows.append([r.submission_id, f"{r.score:g}", f"{r.max_score:g}",
+                     *(f"{scores.get(n, 0):g}" for n in names),
+                     r.epochs, r.kit_version, r.numerics, r.calibration_source,
+                     similar.get(r.submission_id, ""), "; ".join(flags[r.submission_id])])
     path = out_dir / GRADEBOOK
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, csv_text(rows))
     return path

@@ -246,13 +246,10 @@ def _score(x: float | None) -> str:
 
 def write_joined(entries: list[Entry], path: Path) -> Path:
     """OUT/roster.csv: id, name, email, section, score, max_score, flags (empty score: no grade)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["id", "name", "email", "section", "score", "max_score", "flags"])
-    for e in entries:
-        writer.writerow([e.id, e.name, e.email, e.section, _score(e.score), _score(e.max_score),
-                         "; ".join(e.flags)])
-    report.atomic_write(Path(path), buf.getvalue())
+    rows: list[list[object]] = [["id", "name", "email", "section", "score", "max_score", "flags"]]
+    rows += [[e.id, e.name, e.email, e.section, _score(e.score), _score(e.max_score), "; ".join(e.flags)]
+             for e in entries]
+    report.atomic_write(Path(path), report.csv_text(rows))
     return Path(path)
 
 
@@ -277,14 +274,10 @@ def write_canvas(entries: list[Entry], path: Path, assignment: str = CANVAS_ASSI
             raise RosterError(f"the submissions are graded out of different totals ({', '.join(map(_score, totals))}): "
                               "regrade them under one rubric before exporting")
         points_possible = totals[0]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*CANVAS_STUDENT_COLUMNS, assignment])
-    writer.writerow(["Points Possible", "", "", "", "", _score(points_possible)])
-    for e in entries:
-        if e.on_roster:
-            writer.writerow([e.name, "", e.id, e.email, e.section, _score(e.score)])
-    report.atomic_write(Path(path), buf.getvalue())
+    rows: list[list[object]] = [[*CANVAS_STUDENT_COLUMNS, assignment],
+                                ["Points Possible", "", "", "", "", _score(points_possible)]]
+    rows += [[e.name, "", e.id, e.email, e.section, _score(e.score)] for e in entries if e.on_roster]
+    report.atomic_write(Path(path), report.csv_text(rows))
     return Path(path)
 
 

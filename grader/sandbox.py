@@ -7,20 +7,27 @@ With bubblewrap the kernel sees a read-only OS, Python environment and kit
 code, its own working directory (the one writable place; its /tmp and
 /dev/shm are folders inside it), no network and only its own processes.
 When the grader is root the kernel runs as an unprivileged uid of its own,
-so RLIMIT_NPROC holds and no capability survives. Two things no rlimit
-bounds are watched from outside (`Watchdog`): the working directory's total
-size and file count, and, for a root kernel without bubblewrap, its number
-of processes.
+with bubblewrap or without it, so RLIMIT_NPROC holds, no capability
+survives, the kit is read-only to it (and the solution's code unreadable:
+`protect_kit`), and after the run every process of that uid is killed,
+whatever its session (`reap`). As root the working directory is also a
+tmpfs of the disk limit's size (`mount_workdir`), so the kernel, not a poll,
+refuses a burst past it. What no rlimit bounds is watched from outside
+(`Watchdog`): the working directory's size and file count, the kernel's
+processes, and the memory of the kernel and its children together.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -45,6 +52,7 @@ UID_BASE, UID_SPAN = 1_900_000_000, 1_000_000  # far from real users, system and
 PRIVATE_DIRS = (".tmp", ".shm")  # mounted as /tmp and /dev/shm inside the sandbox
 SANDBOX_HOME = "/home/student"  # the working directory, as the kernel sees it
 SANDBOX_RUNTIME = "/run/kernel"  # the kernel's connection file and sockets, as it sees them
+RUNTIME_DIR = ".run"  # ... and in the working directory (bwrap only)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -116,14 +124,118 @@ def sandbox_uid() -> int | None:
     return UID_BASE + os.getpid() % UID_SPAN
 
 
+def unreachable(path: str) -> str | None:
+    """Why a user with no rights of its own ("other") cannot reach `path`, or None (it can)."""
+    path = os.path.realpath(path)
+    parts = Path(path).parts
+    for i in range(1, len(parts)):
+        folder = str(Path(*parts[:i]))
+        try:
+            if not os.stat(folder).st_mode & 0o001:
+                return f"{folder} is not open to other users (mode {stat.S_IMODE(os.stat(folder).st_mode):o})"
+        except OSError as exc:
+            return f"{folder}: {exc.strerror}"
+    return None
+
+
+def _own_uid_blocked() -> str | None:
+    """Without bubblewrap the kernel's uid needs the real paths of Python and the kit; why not, or None."""
+    for path in (os.path.realpath(sys.executable), sys.prefix, sys.base_prefix, str(KIT_ROOT)):
+        why = unreachable(os.path.join(path, ".")) if os.path.isdir(path) else unreachable(path)
+        if why:
+            return why
+    return None
+
+
 def mode(limits: Limits) -> Mode:
-    """The confinement a kernel gets under `limits` on this machine."""
+    """The confinement a kernel gets under `limits` on this machine: its own uid whenever the grader is root.
+
+    Without bubblewrap the uid sees the real filesystem, so it must be able to reach the Python
+    environment and the kit; where a folder on the way is closed to other users (a pyenv under
+    /root), the kernel runs as root, as said once, and only the session and run-token sweep of
+    `reap` ends what it leaves.
+    """
     bwrap = bwrap_path(limits)
-    if bwrap is None:
-        if os.geteuid() == 0:
-            _warn_once("without bubblewrap the kernel runs as root: its process count is watched, not limited")
+    uid = sandbox_uid()
+    if bwrap is None and uid is not None and (why := _own_uid_blocked()):
+        _warn_once(f"without bubblewrap the kernel cannot run as a uid of its own here ({why}: it could not "
+                   "start the kit's Python): it runs as root, with the kit writable to it. Install the kit's "
+                   "environment where every user can read it, or install bubblewrap")
         return Mode(None, None)
-    return Mode(bwrap, sandbox_uid())
+    return Mode(bwrap, uid)
+
+
+# What of solution/ a kernel may read without bubblewrap (with it, only KIT_PATHS are mounted at all):
+# the package's __init__ (which only names the exports, lazily) and the public modules. The rest (the
+# network, the training loop, the solved notebook, the reference's record, their bytecode) is the
+# instructor's: unreadable to the sandbox uid. Grading itself imports the network and the training loop
+# (the fingerprint check trains the reference; the untrained digest builds its network), so they stay.
+PUBLIC_SOLUTION = ("__init__", *(Path(p).stem for p in KIT_PATHS if p.startswith("solution/")))
+KIT_CODE = ("grader", "solution", "data")
+
+
+def private_files(root: Path = KIT_ROOT) -> list[Path]:
+    """The solution's files a kernel must not read (bytecode included), sorted."""
+    folder = Path(root) / "solution"
+    found = [p for p in folder.iterdir() if p.is_file() and p.stem not in PUBLIC_SOLUTION]
+    cache = folder / "__pycache__"
+    if cache.is_dir():
+        found += [p for p in cache.iterdir() if p.name.split(".", 1)[0] not in PUBLIC_SOLUTION]
+    return sorted(found)
+
+
+def protect_kit(root: Path = KIT_ROOT) -> list[Path]:
+    """Make the kit read-only to every other user and the solution's code unreadable to them; returns
+    the private files. For a kernel that runs as its own uid without bubblewrap (the uid owns nothing
+    and has no group: the "other" bits are all it gets). Idempotent; the kit's owner keeps its access."""
+    for top in KIT_CODE:
+        for dirpath, dirnames, filenames in os.walk(Path(root) / top):
+            for name in [*dirnames, *filenames, "."]:
+                path = os.path.join(dirpath, name)
+                st = os.lstat(path)
+                if st.st_mode & 0o022 and not stat.S_ISLNK(st.st_mode):
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o022)
+    private = private_files(root)
+    for path in private:
+        os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o077)
+    return private
+
+
+# --- the working directory on a filesystem of the disk limit's size (root only) ------------------
+
+def mount_workdir(workdir: Path, limits: Limits) -> bool:
+    """Root: mount a tmpfs of `disk_mb` and `disk_files` inodes on the (empty) working directory.
+
+    The kernel then gets ENOSPC at the limit, however fast it writes (a burst of
+    fallocate outruns any poll). False where it cannot be done (not root, a
+    container without CAP_SYS_ADMIN): the watchdog's poll is then the only bound.
+    """
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    options = f"size={limits.disk_mb}m,nr_inodes={limits.disk_files + 64},mode=0755"
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "s2s-work", str(workdir)],
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def mounts_under(root: Path) -> list[str]:
+    """Mount points at or below `root` (deepest first), from /proc/self/mounts."""
+    root_s = str(Path(root).resolve())
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    points = [line.split()[1].encode().decode("unicode_escape") for line in lines if len(line.split()) > 1]
+    return sorted({p for p in points if _within(p, root_s)}, key=len, reverse=True)
+
+
+def unmount_under(root: Path) -> None:
+    """Unmount every working-directory tmpfs at or below `root` (after a run, or left by a killed batch)."""
+    for point in mounts_under(root):
+        subprocess.run(["umount", "-l", point], capture_output=True, timeout=30, check=False)
 
 
 def limits_prefix(limits: Limits, uid: int | None = None) -> list[str]:
@@ -223,6 +335,7 @@ class LimitedKernelManager(AsyncKernelManager):
     prefix: list[str] = []
     sandbox: Mode = Mode(None, None)
     runtime_dir: str | None = None  # host folder of the kernel's sockets (bwrap only)
+    run_token: str | None = None  # RUN_TOKEN's value in the kernel's environment (execute sets it)
 
     def _inside(self) -> str:
         return os.path.join(self.runtime_dir or "", "sandbox.json")
@@ -275,13 +388,20 @@ def kernel_manager(workdir: Path, limits: Limits) -> LimitedKernelManager:
     prepare(workdir, sandbox.uid)
     km = LimitedKernelManager(kernel_name="python3")
     prefix = limits_prefix(limits, sandbox.uid)
+    if sandbox.bwrap is None and sandbox.uid is not None:
+        protect_kit()  # no mount namespace to hide the solution: its files' modes must
     if sandbox.bwrap is not None:
-        # No network: talk to the kernel over unix sockets, in a short host path (sockets allow 107 bytes).
-        runtime = tempfile.mkdtemp(prefix="s2s-kernel-")
+        # No network: talk to the kernel over unix sockets. They live in the working directory (so what
+        # the kernel writes there counts against its disk limit), reached through a short link in the
+        # host's temp folder (a socket's path allows 107 bytes), which the kernel never sees.
+        real = workdir / RUNTIME_DIR
+        real.mkdir(exist_ok=True)
         if sandbox.uid is not None:
-            os.chown(runtime, sandbox.uid, sandbox.uid)
-        os.chmod(runtime, 0o700)
-        Path(runtime, "empty.py").touch(0o644)  # bound over solution/__init__.py
+            os.chown(real, sandbox.uid, sandbox.uid)
+        os.chmod(real, 0o700)
+        Path(real, "empty.py").touch(0o644)  # bound over solution/__init__.py
+        runtime = os.path.join(tempfile.gettempdir(), f"s2s-kernel-{secrets.token_hex(6)}")
+        os.symlink(real, runtime)
         prefix = bwrap_prefix(sandbox.bwrap, workdir, Path(runtime), privileged=sandbox.uid is not None) + prefix
         km.transport = "ipc"
         km.ip = os.path.join(runtime, "kernel")
@@ -290,6 +410,26 @@ def kernel_manager(workdir: Path, limits: Limits) -> LimitedKernelManager:
     km.prefix = prefix
     km.sandbox = sandbox
     return km
+
+
+RUN_TOKEN = "S2S_RUN"  # in the kernel's environment: what every process it starts inherits
+
+
+def carrying(token: str) -> list[int]:
+    """Pids of the processes whose environment holds RUN_TOKEN=token (a process whose environ cannot be
+    read, another user's, is not this grader's to end)."""
+    needle = f"{RUN_TOKEN}={token}".encode() + b"\0"
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if needle in f.read() + b"\0":
+                    found.append(int(name))
+        except OSError:
+            continue
+    return found
 
 
 def reap(km: LimitedKernelManager) -> None:
@@ -309,8 +449,20 @@ def reap(km: LimitedKernelManager) -> None:
                 os.killpg(pid, signal.SIGKILL)  # the kernel leads its own session (start_new_session)
             except OSError:
                 pass
+        if km.run_token:  # a daemon that left the session (setsid) still carries the run's token
+            deadline = time.monotonic() + 10
+            while (left := carrying(km.run_token)) and time.monotonic() < deadline:
+                for other in left:
+                    with contextlib.suppress(OSError):
+                        os.kill(other, signal.SIGKILL)
+                time.sleep(0.05)
     if km.runtime_dir:
-        shutil.rmtree(km.runtime_dir, ignore_errors=True)
+        if os.path.islink(km.runtime_dir):
+            target = os.readlink(km.runtime_dir)
+            os.unlink(km.runtime_dir)
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            shutil.rmtree(km.runtime_dir, ignore_errors=True)
 
 
 SIGNALS = {
@@ -374,7 +526,24 @@ _STATUS_FIELDS = re.compile(rb"^(State|Uid|Threads):\s*(\S+)", re.M)
 
 def count_tasks(uid: int | None = None, sid: int | None = None) -> int:
     """Processes and threads (what RLIMIT_NPROC counts) of real uid `uid`, or of session `sid`."""
-    n = 0
+    return usage(uid, sid)[0]
+
+
+def _proportional_bytes(pid: str) -> int | None:
+    """The process's proportional set size (shared pages split between their users), or None."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def usage(uid: int | None = None, sid: int | None = None, memory: bool = False) -> tuple[int, int]:
+    """(processes and threads, memory in bytes: their PSS summed when `memory`, else 0) of uid `uid` or session `sid`."""
+    n = total = 0
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -393,14 +562,17 @@ def count_tasks(uid: int | None = None, sid: int | None = None) -> int:
         if uid is not None and int(status.get(b"Uid", b"-1")) != uid:
             continue
         n += int(status.get(b"Threads", b"1"))
-    return n
+        if memory:
+            total += _proportional_bytes(name) or 0
+    return n, total
 
 
 class Watchdog(threading.Thread):
     """Stops the kernel when its working directory or its process count outgrows the limits.
 
     rlimits bound one file and one process's memory; nothing bounds how many
-    files a notebook writes, hence this poll. RLIMIT_NPROC does bound the
+    files a notebook writes, nor the memory of several processes together, hence
+    this poll (the second line where the working directory is a tmpfs). RLIMIT_NPROC does bound the
     processes of the sandbox uid, but a fork bomb that fills it leaves the
     kernel too starved to answer; and a root kernel without bubblewrap has no
     such limit at all. `reason` says why it stopped a kernel.
@@ -413,13 +585,19 @@ class Watchdog(threading.Thread):
         self._stop_event = threading.Event()
 
     def tasks(self) -> int | None:
-        """The kernel's processes and threads, where they can be told apart from the grader's."""
-        if self.km.sandbox.uid is not None:
-            return count_tasks(uid=self.km.sandbox.uid)
-        pid = self.km.kernel_pid
+        """The kernel's processes and threads, where they can be told apart from the grader's: the
+        sandbox uid's, whatever their session."""
+        uid, pid = self.km.sandbox.uid, self.km.kernel_pid
+        if uid is not None:
+            return count_tasks(uid=uid)
         if self.km.sandbox.bwrap is None and os.geteuid() == 0 and pid:
-            return count_tasks(sid=pid)  # the kernel leads its own session
+            return count_tasks(sid=pid)  # a root kernel (no uid of its own here) leads its own session
         return None
+
+    def memory(self) -> int | None:
+        """Bytes of memory (PSS) of the kernel and every process it started, where they can be told apart."""
+        uid = self.km.sandbox.uid
+        return None if uid is None else usage(uid=uid, memory=True)[1]
 
     def check(self, tasks: bool = True) -> str | None:
         """Why the kernel must stop now, or None (`tasks`: count its processes too)."""
@@ -432,6 +610,10 @@ class Watchdog(threading.Thread):
         n = self.tasks() if tasks else None
         if n is not None and n >= lim.processes:
             return f"it reached the limit of {lim.processes} processes and threads (a fork bomb?)"
+        memory = self.memory() if tasks else None
+        if memory is not None and memory > lim.memory_mb * 2**20:  # RLIMIT_AS bounds each process; this, all
+            return (f"the kernel and the processes it started used {memory / 2**20:.0f} MiB of memory together, "
+                    f"past the limit of {lim.memory_mb} MiB")
         return None
 
     def stop_kernel(self, reason: str) -> None:

@@ -46,6 +46,14 @@ class Submission:
     problem: str | None = None  # intake error, shown as the execution check's message
 
 
+# What a batch writes at the top of its output folder beside the submissions' folders: no id may be one
+# of these (tests/test_batch.py checks the list against the modules that write them). The names that
+# start with "_" or "." (the log, staging, the lock) need no entry: no id starts so (`_safe_id`).
+OUTPUT_NAMES = frozenset({"gradebook.csv", "index.html", "roster.csv", "canvas.csv", "results.json",
+                          "similarity.html", "similarity.json"})
+LINK_REFUSED = "is a symbolic link: refused (the grader reads only a submission's own files)"
+
+
 def _safe_id(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
     return cleaned[:80]
@@ -156,8 +164,16 @@ def _extract_notebook(zip_path: Path, staging: Path) -> Path:
 
 
 def _one(path: Path, staging_root: Path) -> tuple[str, Path]:
-    """(id, notebook path) of a single submission, or SubmissionError."""
+    """(id, notebook path) of a single submission, or SubmissionError.
+
+    A symbolic link is refused, as a zip's links are: a `train.ipynb` that points at
+    another student's notebook (or the kit's solved one) must not be graded as its own.
+    """
+    if path.is_symlink():
+        raise SubmissionError(f"{path.name} {LINK_REFUSED}")
     if path.is_dir():
+        if (path / NOTEBOOK_NAME).is_symlink():
+            raise SubmissionError(f"{path.name}/{NOTEBOOK_NAME} {LINK_REFUSED}")
         return _safe_id(path.name), path / NOTEBOOK_NAME
     if path.suffix == ".zip":
         sid = _safe_id(path.stem)
@@ -178,7 +194,13 @@ def _expand(path: Path) -> list[Path]:
 
 
 def discover(paths: list[Path], staging_root: Path) -> list[Submission]:
-    """Every submission under `paths`; intake failures become submissions with a problem."""
+    """Every submission under `paths`; intake failures become submissions with a problem.
+
+    Ids are unique, and never one of the batch's own files (OUTPUT_NAMES, whatever the
+    letter case): such an id is renamed as a second submission of the same name is,
+    `gradebook.csv` -> `gradebook.csv-2`. Renamed, not refused: the student is still
+    graded, under an id that says which upload it is, and the batch's files stay its own.
+    """
     found: list[Submission] = []
     seen: set[str] = set()
     for entry in (p for path in paths for p in _expand(Path(path))):
@@ -188,12 +210,13 @@ def discover(paths: list[Path], staging_root: Path) -> list[Submission]:
                 raise SubmissionError(f"{entry.name}/ holds no {NOTEBOOK_NAME}")
             problem, digest = None, _sha256(notebook)
         except SubmissionError as exc:
-            sid = _safe_id(entry.stem if entry.is_file() else entry.name)
+            sid = _safe_id(entry.name if entry.is_dir() else entry.stem)
             notebook, problem = None, str(exc)
-            digest = _sha256(entry) if entry.is_file() else hashlib.sha256(str(exc).encode()).hexdigest()
+            own_file = entry.is_file() and not entry.is_symlink()  # a link's target is not read, not even hashed
+            digest = _sha256(entry) if own_file else hashlib.sha256(str(exc).encode()).hexdigest()
         base, n = sid, 2
-        while sid in seen:
+        while sid.lower() in seen or sid.lower() in OUTPUT_NAMES:
             sid, n = f"{base}-{n}", n + 1
-        seen.add(sid)
+        seen.add(sid.lower())
         found.append(Submission(sid, entry, notebook, digest, problem))
     return found

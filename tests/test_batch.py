@@ -475,3 +475,66 @@ def test_a_workers_own_output_goes_to_the_batch_log(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("", "")
     assert sorted((tmp_path / batch.LOG).read_text().splitlines()) == ["from native code", "from print"]
+
+
+# --- intake: ids, links ------------------------------------------------------------------------
+
+
+def test_the_batchs_own_file_names_are_every_name_it_writes() -> None:
+    """submission.OUTPUT_NAMES must hold what the batch writes at OUT's top level (names an id could take)."""
+    from grader import overview, roster, similarity
+    from grader.submission import OUTPUT_NAMES
+
+    written = {report.GRADEBOOK, overview.OVERVIEW, roster.ROSTER, roster.CANVAS, report.RESULTS,
+               similarity.SIMILARITY_HTML, similarity.SIMILARITY_JSON}
+    assert written <= OUTPUT_NAMES
+    assert all(name.startswith(("_", ".")) for name in (batch.LOG, batch.STAGE, batch.INTAKE, batch.MARKER,
+                                                         batch.LOCK, batch.WORK))  # no id starts so
+
+
+def test_an_id_that_clashes_with_the_batchs_files_is_renamed(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nb = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]))
+    for name in ("gradebook.csv.ipynb", "index.html.ipynb", "Roster.CSV.ipynb", "canvas.csv.zip", "results.json",
+                 "alice.ipynb", "ALICE.ipynb"):
+        if name.endswith(".json"):
+            (subs / name).mkdir()
+            (subs / name / "train.ipynb").write_text(nb)
+        else:
+            (subs / name).write_text(nb)
+    found = {s.source.name: s.id for s in discover([subs], tmp_path / "intake")}
+    assert found == {"gradebook.csv.ipynb": "gradebook.csv-2", "index.html.ipynb": "index.html-2",
+                     "Roster.CSV.ipynb": "Roster.CSV-2", "canvas.csv.zip": "canvas.csv-2",
+                     "results.json": "results.json-2", "ALICE.ipynb": "ALICE", "alice.ipynb": "alice-2"}
+
+
+def test_folder_intake_refuses_symbolic_links(tmp_path: Path) -> None:
+    """A train.ipynb that links to another student's notebook (or the solved one) is refused, as in a zip."""
+    subs, elsewhere = tmp_path / "subs", tmp_path / "elsewhere"
+    (subs / "mallory").mkdir(parents=True)
+    elsewhere.mkdir()
+    solved = KIT_ROOT / "solution" / "train.ipynb"
+    (subs / "mallory" / "train.ipynb").symlink_to(solved)
+    (subs / "eve.ipynb").symlink_to(solved)
+    (elsewhere / "train.ipynb").write_text(solved.read_text())
+    (subs / "trudy").symlink_to(elsewhere, target_is_directory=True)
+    found = {s.id: s for s in discover([subs], tmp_path / "intake")}
+    link = "is a symbolic link: refused (the grader reads only a submission's own files)"
+    assert {sid: s.problem for sid, s in found.items()} == {
+        "mallory": f"mallory/train.ipynb {link}", "eve": f"eve.ipynb {link}", "trudy": f"trudy {link}"}
+    assert all(s.notebook is None for s in found.values())
+    (alone,) = discover([subs / "mallory"], tmp_path / "intake")  # named directly, not found in a folder
+    assert alone.problem == f"mallory/train.ipynb {link}"
+
+
+def test_preload_imports_what_grading_evaluates_with() -> None:
+    """A worker imports the evaluation before the first kernel: a file changed later is never what grades."""
+    code = ("import sys\nfrom grader.grade import preload\npreload()\n"
+            "print(sorted(m for m in ('grader.evaluate', 'grader.measure', 'grader.metrics', 'grader.rebuild', "
+            "'grader.simulate', 'grader.rubric', 'solution.network', 'solution.training') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=KIT_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(sorted(['grader.evaluate', 'grader.measure', 'grader.metrics', 'grader.rebuild',
+                                              'grader.simulate', 'grader.rubric', 'solution.network',
+                                              'solution.training']))

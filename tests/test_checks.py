@@ -21,7 +21,9 @@ import numpy as np
 import pytest
 
 from grader import artifacts, checks, rubric
-from grader.artifacts import HDF5Report, Probe, check_hdf5, own_file, read_learning_curve, read_probe
+from grader.artifacts import (
+    PROBE_TEXT_MAX, HDF5Report, Probe, check_hdf5, clip_text, malformed, own_file, read_learning_curve, read_probe,
+)
 from grader.calibration import Calibration
 from grader.checks import Evidence
 from grader.config import DEFAULT_RUBRIC, Limits, Thresholds, load_config
@@ -1520,3 +1522,67 @@ def test_read_learning_curve_limits(tmp_path: Path) -> None:
     path.symlink_to(tmp_path / "elsewhere.txt")
     (tmp_path / "elsewhere.txt").write_text("1\n")
     assert read_learning_curve(tmp_path) is None
+
+
+# --- the probe's record is data: validated before any check sees it --------------------------------
+
+
+def _malformed_probe(tmp_path: Path, meta, **arrays) -> Probe:
+    _write_probe(tmp_path, meta, **arrays)
+    return read_probe(tmp_path, Limits())
+
+
+@pytest.mark.parametrize("value, why", [
+    (5, "an int, expected a list of at most 8 integers"),
+    ("(200, 600)", "a str, expected a list of at most 8 integers"),
+    ([1] * 9, "a list of 9 entries, expected a list of at most 8 integers"),
+    ([200, "600"], "a list holding something else than sizes, expected a list of non-negative integers"),
+    ([200, -1], "a list holding something else than sizes, expected a list of non-negative integers"),
+    ([200, True], "a list holding something else than sizes, expected a list of non-negative integers"),
+    ([200, 10**40], "a list holding something else than sizes, expected a list of non-negative integers"),
+])
+def test_a_wrong_typed_shape_fails_its_check_not_the_grader(tmp_path: Path, value, why: str) -> None:
+    probe = _malformed_probe(tmp_path, {"errors": {}, "input_shape": value, "target_shape": [200, 600],
+                                        "output_shape": [1, 200, 600]})
+    expected = malformed("input_shape", why)
+    assert probe.problem is None and probe.meta["errors"] == {"dataset": expected}
+    assert "input_shape" not in probe.meta
+    assert _check("dataset", _ev(probe=probe), 10) == CheckResult("dataset", 0.0, 10, expected)
+    assert _check("output_shape", _ev(probe=probe), 10).score == 10  # the network's evidence is sound
+
+
+def test_malformed_errors_and_arrays_are_said_per_group(tmp_path: Path) -> None:
+    probe = _malformed_probe(tmp_path, {"errors": ["boom"], "output_shape": [1, 200, 600]})
+    said = malformed("errors", "a list, expected a mapping")
+    assert probe.meta["errors"] == {"dataset": said, "network": said}
+    assert _check("output_shape", _ev(probe=probe), 10) == CheckResult("output_shape", 0.0, 10, said)
+    probe = _malformed_probe(tmp_path, {"errors": {"network": {"x": 1}, "dataset": "a" * 5000}})
+    assert probe.meta["errors"]["network"] == malformed("errors.network", "a dict, expected a message")
+    assert probe.meta["errors"]["dataset"] == "a" * PROBE_TEXT_MAX + " [...]"
+    a = np.zeros((200, 600), dtype=np.float32)
+    probe = _malformed_probe(tmp_path, {"input_shape": [200, 600], "target_shape": [600, 200],
+                                        "output_shape": [1, 200, 600]},
+                             input=np.array(["x"] * 4), target=a, output=np.zeros((1, 200, 600), dtype=complex))
+    assert probe.arrays == {}
+    assert probe.meta["errors"]["dataset"] == (
+        malformed("input", "an array of dtype <U1 and 1 dimensions, expected numbers") + "; "
+        + malformed("target", "an array of shape (200, 600) where the record says (600, 200)"))
+    assert probe.meta["errors"]["network"] == malformed(
+        "output", "an array of dtype complex128 and 3 dimensions, expected numbers")
+    assert _check("dataset", _ev(probe=probe), 10).score == 0  # no reshape of a wrong-sized array, no exception
+
+
+def test_kernel_strings_are_clipped_and_unknown_keys_dropped(tmp_path: Path) -> None:
+    from grader import cpu_redirect
+
+    source = "import os\n" * 2000  # what a kernel that read a file could try to echo
+    probe = _malformed_probe(tmp_path, {"errors": {"network": source, "other": "x"}, "secret": source,
+                                        "dataset_name": source, "network_name": 5,
+                                        cpu_redirect.PROBE_KEY: "yes"})
+    assert set(probe.meta) == {"errors", "dataset_name", "network_name", cpu_redirect.PROBE_KEY}
+    assert probe.meta["errors"] == {"network": clip_text(source)}
+    assert len(probe.meta["errors"]["network"]) == PROBE_TEXT_MAX + len(" [...]")
+    assert "\n" not in probe.meta["errors"]["network"]
+    assert probe.meta["network_name"] is None and len(probe.meta["dataset_name"]) == 80 + len(" [...]")
+    assert probe.meta[cpu_redirect.PROBE_KEY] == [] and cpu_redirect.note(probe.meta) == ""
+    assert _check("output_shape", _ev(probe=probe), 10).message == clip_text(source)

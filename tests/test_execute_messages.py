@@ -173,3 +173,23 @@ def test_budget_messages() -> None:
         f"the notebook trained 2000 epochs (Trained/loss.txt), not the grader's budget of 20. {fix}")
     assert budget_message(["code cell 4", "code cell 6"], None, 50).startswith(
         "code cell 4 and code cell 6 set `epochs` after the `parameters` cell")
+
+
+def test_saved_outputs_are_cleared_before_the_run() -> None:
+    """A figure saved on the student's machine (in a cell that will not run, or an empty one) is not this run's."""
+    nb = _notebook()
+    saved = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [saved, nbformat.v4.new_output("stream", name="stdout", text="Score: 100 / 100")]
+    run, _ = instrument(nb, load_config(), 3)
+    assert [c.outputs for c in run.cells if c.cell_type == "code"] == [[]] * 7  # 4 student, 3 grader cells
+    assert nb.cells[1].outputs[0] is saved  # the submission itself is left as it was
+
+
+def test_a_broken_kernel_protocol_is_the_notebooks_fault() -> None:
+    from grader.execute import protocol_message
+
+    assert protocol_message(STUDENT, KeyError("msg_id")) == (
+        f"{CELL} broke the kernel's messages: the grader could not read what the kernel sent (KeyError: 'msg_id'); "
+        "a notebook must not patch json, ipykernel or its session")

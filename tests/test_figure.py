@@ -427,3 +427,72 @@ def test_feedback_says_when_there_is_no_figure(tmp_path: Path) -> None:
     assert report.student_figure_html(None) == ""
     report.write_feedback(_result(), None, target, tmp_path / "old.html")  # callers that pass no figure
     assert "Your figure" not in (tmp_path / "old.html").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# every IOPub message is type-checked, every kind that stores output is capped
+# --------------------------------------------------------------------------------------------
+
+
+def _cell_client(max_chars: int = 100):
+    client = _client(max_chars)
+    client.nb.cells = [nbformat.v4.new_code_cell("x")]
+    return client, client.nb.cells[0]
+
+
+def _full(kind: str, **content) -> dict:
+    msg = _msg(kind, **content)
+    msg["header"]["msg_id"] = "out"
+    return msg
+
+
+def test_malformed_iopub_messages_are_dropped_not_raised() -> None:
+    """What a kernel can send on its own IOPub socket never raises in the grader nor reaches the notebook."""
+    client, cell = _cell_client()
+    bad = [
+        "not a message", {"msg_type": 5}, {"msg_type": "stream", "content": "text"},
+        _full("stream", name="stdout", text=5), _full("stream", name="stdout", text=["a", "b"]),
+        _full("stream", name="evil", text="x"), _full("stream", name="stdout"),
+        {**_full("stream", name="stdout", text="x"), "parent_header": None},
+        _full("display_data", data="not a bundle"), _full("execute_result", data=[1, 2]),
+        _full("update_display_data", data=None, transient={"display_id": "d"}),
+        _full("status", execution_state=3), _full("comm_open", data={"state": {"x": "y" * 10**6}}, comm_id="c"),
+        _full("comm_msg", data={"buffer_paths": 5}, comm_id="c"), _full("made_up", data={}),
+    ]
+    for msg in bad:
+        assert client.process_message(msg, cell, 0) is None
+    assert cell.outputs == [] and client.printed == {} and client.widget_state == {}
+    odd = _full("execute_result", data={"text/plain": 5, "image/png": b"raw", "application/json": {"a": [1]},
+                                        "text/html": "<b>ok</b>", 7: "x"},
+                metadata="huge", execution_count=-3, transient="d")
+    out = client.process_message(odd, cell, 0)
+    assert out["data"] == {"application/json": {"a": [1]}, "text/html": "<b>ok</b>"}
+    assert out["metadata"] == {} and out["execution_count"] is None
+    forged = _full("stream", name="stdout", text="x")
+    forged["header"]["msg_type"] = "execute_result"  # nbformat reads the header's kind: it is the checked one
+    assert client.process_message(forged, cell, 0)["output_type"] == "stream"
+    error = _full("error", ename=["E"], evalue=None, traceback="tb")
+    assert client.process_message(error, cell, 0)["traceback"] == []
+
+
+def test_display_updates_are_capped() -> None:
+    """update_display_data (and a display reusing its id) rewrite earlier outputs: charged and cut the same."""
+    client, cell = _cell_client(max_chars=100)
+    client.process_message(_full("display_data", data={"text/plain": "first"}, transient={"display_id": "d"}), cell, 0)
+    assert cell.outputs[0]["data"] == {"text/plain": "first"}
+    for _ in range(3):
+        update = _full("update_display_data", data={"text/plain": "y" * 10**6}, transient={"display_id": "d"})
+        assert client.process_message(update, cell, 0) is None
+    assert cell.outputs[0]["data"] == {} and len(cell.outputs) == 1  # past the budget: nothing of it is kept
+    assert client.printed == {0: 5 + 3 * 10**6}
+    client, cell = _cell_client(max_chars=100)
+    client.process_message(_full("display_data", data={"text/plain": "a"}, transient={"display_id": "d"}), cell, 0)
+    again = _full("display_data", data={"text/plain": "z" * 500}, transient={"display_id": "d"})
+    client.process_message(again, cell, 0)
+    assert [o["data"]["text/plain"] for o in cell.outputs] == ["z" * 99, "z" * 99]  # both cut, charged once
+    assert client.printed == {0: 501}
+    client, cell = _cell_client(max_chars=100)
+    big_metadata = _full("display_data", data={"text/plain": "p"}, metadata={"m": "x" * 20_000})
+    assert client.process_message(big_metadata, cell, 0)["metadata"] == {}
+    small = _full("display_data", data={"text/plain": "p"}, metadata={"image/png": {"width": 640}})
+    assert client.process_message(small, cell, 0)["metadata"] == {"image/png": {"width": 640}}

@@ -310,6 +310,7 @@ def test_the_zip_holds_the_scripts_and_the_kit(bundle: Path) -> None:
                    "solution/homework.py", "solution/numerics.py", "data/input_hw.bs1", "data/output_hw.bs1",
                    "requirements/lock.txt", "pyproject.toml", "noxfile.py", "README.md", "LICENSE"):
         assert f"kit/{needed}" in names, needed
+    assert "kit/solution/train.ipynb" not in names  # no solved notebook in the bundle
     parts = [part for n in names for part in n.split("/")]
     assert "tests" not in parts and ".nox" not in parts and ".cache" not in parts and ".git" not in parts
     assert not [p for p in parts if p.startswith(".") or p in ("__pycache__", "Trained", ".ipynb_checkpoints")]
@@ -446,6 +447,13 @@ def autograder(bundle: Path, tmp_path_factory) -> Path:
     assert f"kit: {root / 'source' / 'kit'};" in done.stdout  # the unpacked copy, not this checkout
     assert f"calibration at {EPOCHS} epochs: local" in done.stdout
     assert (root / "source" / "kit-python").read_text().strip() == sys.executable
+    kit = root / "source" / "kit"
+    assert not (kit / "solution" / "train.ipynb").exists()
+    for name in ("network.py", "training.py"):  # grading imports them; the kernel's uid cannot read them
+        assert stat.S_IMODE((kit / "solution" / name).stat().st_mode) & 0o077 == 0
+    assert not [p for p in kit.rglob("*") if p.lstat().st_mode & 0o022 and not p.is_symlink()]
+    if os.geteuid() == 0:
+        assert {p.lstat().st_uid for p in kit.rglob("*")} == {0}
     return root
 
 
@@ -504,3 +512,35 @@ def test_no_notebook_gets_a_clear_result(autograder: Path) -> None:
     tests = {t["name"]: t for t in data["tests"]}
     assert tests["execution"]["output"] == (
         "nothing to run: the submission holds no .ipynb notebook (it holds train.py): upload train.ipynb")
+
+
+# --- issue 16's hostile notebooks in the Gradescope flow ------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["daemon_forge", "wrong_types", "patch_grader"])
+def test_hostile_notebooks_get_their_real_score(autograder: Path, tmp_path: Path, name: str) -> None:
+    """What tests/test_hostile.py asserts in a batch, through run_autograder: the score uploaded is the real one."""
+    import time
+    import warnings
+
+    from grader import sandbox
+    from hostile.cases import cases
+
+    (case,) = [c for c in cases() if c.name == name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        confined = sandbox.mode(gradescope.gradescope_config(load_config()).limits).uid is not None
+    if case.harmful_unconfined and not confined:
+        pytest.skip("the kit's Python is out of reach of a uid of its own here: the kernel would run as root")
+    case.build(tmp_path / "train")
+    kit = autograder / "source" / "kit"
+    evaluate = (kit / "grader" / "evaluate.py").read_bytes()
+    data, _ = _grade(autograder, ("train.ipynb", tmp_path / "train.ipynb"))
+    time.sleep(2)  # a daemon that outlived the run would rewrite results.json now
+    again = json.loads((autograder / "results" / "results.json").read_text())
+    assert again == data and data["score"] == case.score
+    tests = {t["name"]: t["output"] for t in data["tests"]}
+    for check, fragment in case.messages.items():
+        assert fragment in tests[check], (check, tests[check])
+    assert (kit / "grader" / "evaluate.py").read_bytes() == evaluate

