@@ -125,11 +125,17 @@ def sandbox_uid() -> int | None:
 
 
 def unreachable(path: str) -> str | None:
-    """Why a user with no rights of its own ("other") cannot reach `path`, or None (it can)."""
+    """Why a user with no rights of its own ("other") cannot reach `path`, or None (it can).
+
+    Only the folders on the way that exist are looked at: a working directory not made yet is
+    reachable when its existing parents are.
+    """
     path = os.path.realpath(path)
     parts = Path(path).parts
     for i in range(1, len(parts)):
         folder = str(Path(*parts[:i]))
+        if not os.path.exists(folder):
+            break
         try:
             if not os.stat(folder).st_mode & 0o001:
                 return f"{folder} is not open to other users (mode {stat.S_IMODE(os.stat(folder).st_mode):o})"
@@ -147,21 +153,28 @@ def _own_uid_blocked() -> str | None:
     return None
 
 
-def mode(limits: Limits) -> Mode:
+def mode(limits: Limits, workdir: Path | None = None) -> Mode:
     """The confinement a kernel gets under `limits` on this machine: its own uid whenever the grader is root.
 
     Without bubblewrap the uid sees the real filesystem, so it must be able to reach the Python
-    environment and the kit; where a folder on the way is closed to other users (a pyenv under
-    /root), the kernel runs as root, as said once, and only the session and run-token sweep of
-    `reap` ends what it leaves.
+    environment, the kit and its working directory (`workdir`, when given); where a folder on the
+    way is closed to other users (a pyenv under /root, an output folder in a private home), the
+    kernel runs as root, as said once, and only the session and run-token sweep of `reap` ends
+    what it leaves.
     """
     bwrap = bwrap_path(limits)
     uid = sandbox_uid()
-    if bwrap is None and uid is not None and (why := _own_uid_blocked()):
-        _warn_once(f"without bubblewrap the kernel cannot run as a uid of its own here ({why}: it could not "
-                   "start the kit's Python): it runs as root, with the kit writable to it. Install the kit's "
-                   "environment where every user can read it, or install bubblewrap")
-        return Mode(None, None)
+    if bwrap is None and uid is not None:
+        if why := _own_uid_blocked():
+            _warn_once(f"without bubblewrap the kernel cannot run as a uid of its own here ({why}: it could not "
+                       "start the kit's Python): it runs as root, with the kit writable to it. Install the kit's "
+                       "environment where every user can read it, or install bubblewrap")
+            return Mode(None, None)
+        if workdir is not None and (why := unreachable(str(workdir))):
+            _warn_once(f"without bubblewrap the kernel cannot run as a uid of its own here ({why}: it could not "
+                       "enter its working directory): it runs as root, with the kit writable to it. Write the "
+                       "grades to a folder every user can enter (--out), or install bubblewrap")
+            return Mode(None, None)
     return Mode(bwrap, uid)
 
 
@@ -384,7 +397,7 @@ def kernel_manager(workdir: Path, limits: Limits) -> LimitedKernelManager:
     """A kernel manager for one submission's run in `workdir`."""
     workdir = Path(workdir)
     (workdir / ".kernel").mkdir(exist_ok=True)
-    sandbox = mode(limits)
+    sandbox = mode(limits, workdir)
     prepare(workdir, sandbox.uid)
     km = LimitedKernelManager(kernel_name="python3")
     prefix = limits_prefix(limits, sandbox.uid)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,17 @@ numerics.pin()  # before anything imports torch: the tests run in the kit's nume
 
 
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def enterable_tmp(prefix: str) -> Path:
+    """A fresh folder in the system's temp folder that every user may enter (0711: enter, not list).
+
+    A kernel that runs as a uid of its own without bubblewrap must reach its working directory,
+    and pytest's own temporary folders are closed to other users (0700). The caller removes it.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o711)
+    return path
 
 
 def sandbox_missing(reason: str) -> None:

@@ -19,10 +19,12 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import jsonschema  # pinned in requirements/lock.txt
 import pytest
 
+from conftest import enterable_tmp
 from grader import gradescope
 from grader.config import load_config
 from grader.results import CheckResult, GradeResult
@@ -433,9 +435,16 @@ def _env(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def autograder(bundle: Path, tmp_path_factory) -> Path:
+def autograder(bundle: Path) -> Iterator[Path]:
     """The zip unpacked as Gradescope does (ROOT/source), after setup.sh ran against this environment."""
-    root = tmp_path_factory.mktemp("autograder")
+    root = enterable_tmp("s2s-autograder-")  # as /autograder is: a kernel with a uid of its own enters it
+    try:
+        yield _set_up(bundle, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _set_up(bundle: Path, root: Path) -> Path:
     with zipfile.ZipFile(bundle) as zf:
         zf.extractall(root / "source")
         for info in zf.infolist():  # extractall drops the mode bits; unzip (Gradescope) keeps them
@@ -530,7 +539,7 @@ def test_hostile_notebooks_get_their_real_score(autograder: Path, tmp_path: Path
     (case,) = [c for c in cases() if c.name == name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        confined = sandbox.mode(gradescope.gradescope_config(load_config()).limits).uid is not None
+        confined = sandbox.mode(gradescope.gradescope_config(load_config()).limits, autograder).uid is not None
     if case.harmful_unconfined and not confined:
         pytest.skip("the kit's Python is out of reach of a uid of its own here: the kernel would run as root")
     case.build(tmp_path / "train")

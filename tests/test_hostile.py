@@ -14,11 +14,13 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -27,7 +29,7 @@ from grader.batch import grade_batch
 from grader.config import Config, Limits, load_config
 from grader.results import GradeResult
 
-from conftest import sandbox_missing
+from conftest import enterable_tmp, sandbox_missing
 from hostile.cases import CLASHING, KIT, Hostile, cases
 
 pytestmark = pytest.mark.slow
@@ -43,11 +45,11 @@ def _config(flow: str) -> Config:
         sandbox="require" if flow == "bwrap" else "off")
 
 
-def _confined(flow: str) -> bool:
+def _confined(flow: str, root: Path) -> bool:
     """Whether the kernel runs with rights of its own (not the grader's) in `flow` on this machine."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mode = sandbox.mode(_config(flow).limits)
+        mode = sandbox.mode(_config(flow).limits, root)
     return mode.bwrap is not None or mode.uid is not None
 
 
@@ -76,7 +78,7 @@ class Graded:
 
 
 def _run(root: Path, flow: str) -> Graded:
-    chosen = [c for c in CASES if _confined(flow) or not c.harmful_unconfined]
+    chosen = [c for c in CASES if _confined(flow, root) or not c.harmful_unconfined]
     out, subs = root / "out", root / "subs"
     subs.mkdir()
     for case in chosen:
@@ -101,12 +103,16 @@ def _run(root: Path, flow: str) -> Graded:
 
 
 @pytest.fixture(scope="module", params=["bwrap", "off"])
-def graded(request, tmp_path_factory) -> Graded:
+def graded(request) -> Iterator[Graded]:
     if request.param == "bwrap" and sandbox.why_no_sandbox():
         sandbox_missing(f"no bubblewrap: {sandbox.why_no_sandbox()}")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CUDA_VISIBLE_DEVICES", "")
-        return _run(tmp_path_factory.mktemp(f"hostile-{request.param}"), request.param)
+    root = enterable_tmp(f"s2s-hostile-{request.param}-")  # a kernel with a uid of its own must enter it
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("CUDA_VISIBLE_DEVICES", "")
+            yield _run(root, request.param)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _disk_fragment() -> str:
