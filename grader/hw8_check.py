@@ -5,6 +5,7 @@
     hw8_check.network(net)                 # part 2: the network
     hw8_check.loss(error)                  # part 2: the loss module
     hw8_check.export(trained_folder, net)  # part 3: the export
+    clock = hw8_check.clock(optimizer, epochs)  # before training: the time an epoch takes here
 
 Each prints "✓ step: what passed", or one "✗ step: what is wrong" line per
 fault, in the grader's own words: both take them from the same message
@@ -24,6 +25,8 @@ printing them.
 from __future__ import annotations
 
 import os
+import platform
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -356,3 +359,61 @@ def export_problems(trained_folder: str | os.PathLike[str] = homework.TRAINED_FO
 def export(trained_folder: str | os.PathLike[str] = homework.TRAINED_FOLDER, net: Any = None) -> None:
     """Print whether the notebook left what the grader reads; given `net`, whether the export holds its weights."""
     _report("export", export_problems, (trained_folder, net), messages.export_ok(net is not None))
+
+
+# --- the clock -----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    """The CPU as a student names it: /proc/cpuinfo's model name where there is one, else the platform's words."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.processor() or platform.machine()}".strip()
+
+
+class Clock:
+    """Times the optimizer's steps (the handout trains one batch per epoch: one step is one epoch) and, after
+    the first epochs, prints how long an epoch takes on this machine and what the course budget takes here.
+
+    The first epoch is left out (it pays for warming up); the line is printed once, after `measured` more
+    epochs, or after the last epoch of a shorter run.
+    """
+
+    def __init__(self, epochs: int, warmup: int = 1, measured: int = 10, out: Callable[[str], None] = print,
+                 now: Callable[[], float] = time.perf_counter) -> None:
+        self.epochs, self.warmup, self.measured = int(epochs), warmup, measured
+        self.out, self.now = out, now
+        self.times: list[float] = []
+        self.seconds_per_epoch: float | None = None
+
+    def step(self) -> None:
+        """One epoch has ended: record it, and say the time once enough epochs are measured."""
+        self.times.append(self.now())
+        done = len(self.times)
+        if self.seconds_per_epoch is None and done > self.warmup and done in (self.warmup + self.measured, self.epochs):
+            self.seconds_per_epoch = (self.times[-1] - self.times[self.warmup - 1]) / (done - self.warmup)
+            self.out("\n" + self.line())
+
+    def line(self) -> str:
+        import torch
+
+        assert self.seconds_per_epoch is not None
+        return messages.epoch_time(self.seconds_per_epoch, self.warmup + 1, len(self.times), machine(),
+                                   torch.get_num_threads(), self.epochs)
+
+
+def clock(optimizer: Any, epochs: int) -> Clock | None:
+    """Time the training that follows: a Clock ticked after each `optimizer.step()`; None (said) without one."""
+    register = getattr(optimizer, "register_step_post_hook", None)
+    if not callable(register):
+        print(messages.not_timed(_kind(optimizer)))
+        return None
+    timer = Clock(epochs)
+    register(lambda *_: timer.step())
+    return timer
+

@@ -25,6 +25,7 @@ from typing import Iterator
 
 from grader.batch import LOG, output_to  # OUT/_grader.log: the grading workers write theirs there too
 from grader.config import Config
+from grader.messages import duration  # one wording for the terminal and the notebook's clock
 
 GRADED, USAGE, NOT_GRADED = 0, 2, 3
 EXIT_STATUSES = (f"exit status: {GRADED} graded (whatever the score), {USAGE} wrong command line (e.g. no such "
@@ -52,15 +53,6 @@ def quiet(log: Path) -> Iterator[None]:
         os.dup2(saved[1], 2)
         os.close(saved[0])
         os.close(saved[1])
-
-
-def duration(seconds: float) -> str:
-    """`51 s`, `10 min`, `1.5 h`: how long, as a student plans it."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def course_time(epochs: int, seconds_per_epoch: float, stock_seconds_per_epoch: float | None = None) -> str:

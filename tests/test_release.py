@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import handout, release
+from grader import handout, messages, release
 from solution import homework
 
 KIT = Path(__file__).resolve().parent.parent
@@ -74,10 +74,12 @@ def test_reproducible(bundle: Path, tmp_path: Path) -> None:
 
 def test_readme_says_how_long_what_to_hand_in_and_how_to_check(bundle: Path) -> None:
     text = _read(bundle, "README.md").decode()
-    stock = json.loads((KIT / "grader" / "accel" / "verify_full_2000.json").read_text())["stock"]
-    assert f"2000 epochs took {stock['s_per_epoch'] * 2000 / 60:.1f} minutes ({stock['s_per_epoch']:.3f} s an epoch)" in text
-    assert "2000 epochs took 10.4 minutes (0.312 s an epoch)" in text  # the recorded run, in words
-    assert "one thread of an AMD EPYC (x86_64) server" in text
+    timing = json.loads((KIT / "grader" / "student_timing.json").read_text())
+    assert (f"{timing['cores']}-core `{timing['cpu']}` (`grep -m1 'model name' /proc/cpuinfo`), one torch thread, "
+            f"lava-dl 0.6.0 on the CPU with torch {timing['versions']['torch']}: {timing['s_per_epoch']:.3f} s an epoch, "
+            f"about {messages.duration(2000 * timing['s_per_epoch'])} for 2000 epochs") in text
+    assert "10.4 minutes" not in text and "0.312" not in text  # the stock reference run's busy figure is gone
+    assert "it prints the time an epoch takes on your machine" in text
     assert "pip install lava-dl==0.6.0 jupyterlab" in text and "python3.10 -m venv" in text
     assert "jupyter lab train.ipynb" in text
     names = re.search(r"Keep the handout's names \(([^)]*)\)", text).group(1)
@@ -92,7 +94,8 @@ def test_readme_says_how_long_what_to_hand_in_and_how_to_check(bundle: Path) -> 
 
 def test_readme_follows_the_course_budget() -> None:
     text = release.student_readme(course_epochs=500)
-    assert "the course budget of 500 epochs takes about 3 minutes there" in text
+    per_epoch = release.Timing.load().s_per_epoch
+    assert f"about {messages.duration(500 * per_epoch)} for 500 epochs" in text
     assert "then run the full 500 epochs for the notebook you hand in" in text
 
 
