@@ -1,6 +1,7 @@
 """The homework's own checks, one call after each step of the notebook (otter-grader's grader.check is the model).
 
     import hw8_check
+    hw8_check.mode()                       # the grader's numerical mode, read back as the grader does
     hw8_check.dataset(training_set)        # part 2: the dataset
     hw8_check.network(net)                 # part 2: the network
     hw8_check.loss(error)                  # part 2: the loss module
@@ -14,8 +15,8 @@ they cannot word one fault two ways. A check never raises, so a notebook
 runs on past a failed one. The grader never reads this output: it measures
 every step itself.
 
-This file travels beside train.ipynb with hw8_messages.py and
-hw8_homework.py (the student bundle, ``assignment/``, the grader's working
+This file travels beside train.ipynb with hw8_messages.py,
+hw8_homework.py and hw8_numerics.py (the student bundle, ``assignment/``, the grader's working
 folder; in the kit it is ``grader.hw8_check``). It needs only what the
 notebook imports anyway (torch, numpy, h5py, lava-dl's slayer), loaded when
 a check runs. The ``*_problems`` functions return the messages instead of
@@ -32,8 +33,10 @@ from typing import Any, Callable
 
 if __package__:  # inside the kit, as grader.hw8_check
     from grader import messages
+    from solution import numerics
 else:  # beside the notebook
     import hw8_messages as messages  # type: ignore[no-redef]
+    import hw8_numerics as numerics  # type: ignore[no-redef]
 
 homework = messages.homework
 PASSED, FAILED = "✓", "✗"
@@ -81,6 +84,31 @@ def _report(step: str, problems: Callable[..., list[str]], args: tuple[Any, ...]
         found = [messages.check_failed(exc)]
     for line in found or [passed]:
         print(f"{FAILED if found else PASSED} {step}: {line}")
+
+
+# --- the numerical mode --------------------------------------------------------------------
+
+
+def mode_problems() -> list[str]:
+    """[] when the grader's numerical mode is in force in this process, read back from torch and MKL as the
+    grader reads it (``numerics.describe``); else what is in force instead, and the fix."""
+    info = numerics.describe()
+    if info["in_force"]:
+        return []
+    fixable = info["machine"] in ("x86_64", "AMD64") and info["mkl_cnr"] is not None  # an x86-64 torch with MKL
+    return [messages.mode_off(numerics.label(info), fixable)]
+
+
+def _mode_ok() -> str:
+    try:
+        return messages.mode_ok(numerics.label())
+    except Exception as exc:  # the ✓ line is not printed then: mode_problems has said what went wrong
+        return messages.check_failed(exc)
+
+
+def mode() -> None:
+    """Print whether this notebook computes in the grader's numerical mode, so that its numbers are the grader's."""
+    _report("mode", mode_problems, (), _mode_ok())
 
 
 # --- the dataset ---------------------------------------------------------------------------

@@ -253,3 +253,19 @@ def not_timed(got: str) -> str:
     return (f"time: `optimizer` is a {got}, not a torch optimizer, so the epochs cannot be timed: "
             "create it first (part 2), then run this cell again")
 
+
+# --- the numerical mode (hw8_check.mode): whether the notebook's numbers are the grader's --------
+
+
+def mode_ok(label: str) -> str:
+    return (f"numbers as the grader's: its numerical mode is in force here ({label}); seeded as the grader "
+            "seeds (random, numpy and torch with 0, before the first cell), your loss at a budget is the grader's")
+
+
+def mode_off(label: str, fixable: bool) -> str:
+    fix = ("restart the kernel and run the notebook from the top: hw8_numerics.pin() in the first cell must run "
+           "before torch is imported" if fixable else
+           "this machine cannot run that mode (it needs an x86-64 CPU with AVX2 and torch's MKL build)")
+    return (f"numbers not quite the grader's: {label}. Your loss can differ from the grader's in the last digits "
+            f"and drift over epochs; your grade does not change (the grader trains and measures itself). To match: {fix}")
+

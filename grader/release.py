@@ -221,6 +221,7 @@ only in the cell tagged `{homework.PARAMETERS_TAG}`.
 ## Check as you go
 Each step ends with a check that prints `✓` and what passed, or `✗` and what to fix:
 
+    hw8_check.mode()                # the grader's numerical mode (hw8_numerics.py, pinned in the first cell)
     hw8_check.dataset(training_set)
     hw8_check.network(net)
     hw8_check.loss(error)

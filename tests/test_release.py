@@ -25,7 +25,7 @@ from solution import homework
 KIT = Path(__file__).resolve().parent.parent
 BUNDLE_EPOCHS = 20  # a shipped calibration: the reference beats a silent output from ~10 epochs on
 FILES = ["train.ipynb", "README.md", "requirements.txt", "input_hw.bs1", "output_hw.bs1", "SHA256SUMS",
-         "hw8_check.py", "hw8_messages.py", "hw8_homework.py"]
+         "hw8_check.py", "hw8_messages.py", "hw8_homework.py", "hw8_numerics.py"]
 
 
 def _sha256(data: bytes) -> str:
@@ -56,6 +56,7 @@ def test_the_template_and_checks_are_the_kits(bundle: Path) -> None:
     assert _read(bundle, "hw8_check.py") == (KIT / "grader" / "hw8_check.py").read_bytes()
     assert _read(bundle, "hw8_messages.py") == (KIT / "grader" / "messages.py").read_bytes()
     assert _read(bundle, "hw8_homework.py") == (KIT / "solution" / "homework.py").read_bytes()
+    assert _read(bundle, "hw8_numerics.py") == (KIT / "solution" / "numerics.py").read_bytes()
 
 
 def test_data_and_their_checksums(bundle: Path) -> None:
@@ -247,6 +248,7 @@ def test_bundle_runs_where_it_sits_and_grades_100(bundle: Path, tmp_path: Path) 
 
     checks = [line for line in _printed(nb) if line.startswith(("✓", "✗"))]
     assert checks == [
+        f"✓ mode: {messages.mode_ok('mkl-compatible/avx2/1-thread (torch AVX2, MKL CNR COMPATIBLE)')}",
         "✓ dataset: input and target are (200, 600) and equal the HW8 spikes",
         "✓ network: 200 -> 256 -> 200, slayer.block.cuba.Dense blocks; the network's output on the input is (200, 600)",
         "✓ loss: error is slayer.loss.SpikeTime(time_constant=2, filter_order=2), a sum over neurons and time steps "
@@ -321,7 +323,9 @@ def test_the_readme_setup_installs_in_a_fresh_venv_and_runs_the_notebook(bundle:
                          cwd=folder, env=env, capture_output=True, text=True, timeout=1200)
     assert run.returncode == 0, run.stderr[-3000:]
     printed = _printed(nbformat.read(folder / "run.ipynb", as_version=4))
-    assert [line[:2] for line in printed if line.startswith(("✓", "✗"))] == ["✓ "] * 4, printed
+    checks = [line for line in printed if line.startswith(("✓", "✗"))]
+    assert [line[:2] for line in checks[1:]] == ["✓ "] * 4, printed  # dataset, network, loss, export
+    assert checks[0].startswith(("✓ mode: numbers as the grader's", "✗ mode: numbers not quite the grader's"))
     (clock,) = [line for line in printed if line.startswith("time: ")]
     assert re.fullmatch(r"time: \d+\.\d{3} s an epoch on this machine \(.+, one torch thread\), measured over epochs "
                         r"2-11: the course's 2000 epochs take about .+ here; this run's 20 about .+", clock), clock

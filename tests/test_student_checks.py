@@ -564,3 +564,41 @@ def test_the_clock_ticks_on_each_optimizer_step(capsys) -> None:
 def test_the_clock_without_an_optimizer_says_so(capsys) -> None:
     assert hw8_check.clock(None, 20) is None
     assert capsys.readouterr().out == messages.not_timed("None") + "\n"
+
+
+# --- the numerical mode: read back as the grader reads it ------------------------------------------
+
+
+def test_the_mode_check_reads_the_mode_back_as_the_grader_does(capsys) -> None:
+    from solution import numerics
+
+    info = numerics.describe()
+    assert info["in_force"]  # the tests run in the pinned mode (conftest), as the grader does
+    hw8_check.mode()
+    assert capsys.readouterr().out == f"✓ mode: {messages.mode_ok(numerics.label(info))}\n"
+    assert "mkl-compatible/avx2/1-thread (torch AVX2, MKL CNR COMPATIBLE)" in messages.mode_ok(numerics.label(info))
+
+
+@pytest.mark.parametrize("machine, cnr, fix", [
+    ("x86_64", "OFF", "restart the kernel and run the notebook from the top"),
+    ("arm64", None, "this machine cannot run that mode"),
+])
+def test_another_mode_is_said_with_its_fix(monkeypatch: pytest.MonkeyPatch, capsys, machine, cnr, fix) -> None:
+    from solution import numerics
+
+    other = {"mode": numerics.NAME, "in_force": False, "torch_cpu_capability": "AVX512", "mkl_cnr": cnr,
+             "cpu": "x", "machine": machine}
+    monkeypatch.setattr(numerics, "describe", lambda: other)
+    hw8_check.mode()
+    line = capsys.readouterr().out
+    assert line == f"✗ mode: {messages.mode_off(numerics.label(other), machine == 'x86_64')}\n"
+    assert f"NOT in force (torch AVX512, MKL CNR {cnr}" in line and fix in line
+    assert "your grade does not change" in line
+
+
+def test_the_mode_travels_beside_the_notebook() -> None:
+    from grader import handout
+
+    assert handout.CHECK_FILES["hw8_numerics.py"].resolve() == (DATA.parent / "solution" / "numerics.py").resolve()
+    source = (DATA.parent / "grader" / "hw8_check.py").read_text()
+    assert "import hw8_numerics as numerics" in source  # beside the notebook, as hw8_messages is
