@@ -159,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the score, how long the course budget takes, and where the feedback page is.",
                        epilog=selfcheck.EXIT_STATUSES)
     c.add_argument("notebook", nargs="?", type=Path, default=Path("assignment/train.ipynb"))
-    c.add_argument("--out", type=Path, default=selfcheck.DEFAULT_OUT,
-                   help="where the feedback page, executed notebook and grader log go (default: %(default)s/)")
+    c.add_argument("--out", type=Path, default=None,
+                   help=f"where the feedback page, executed notebook and grader log go (default: "
+                        f"{selfcheck.DEFAULT_OUT}/<the notebook's name>/, one folder per notebook)")
     _common(c)
     c.set_defaults(func=cmd_check)
 

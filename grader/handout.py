@@ -24,6 +24,7 @@ CHECK_FILES = {  # name beside the notebook -> its one source in the kit
     "hw8_check.py": KIT / "grader" / "hw8_check.py",
     "hw8_messages.py": KIT / "grader" / "messages.py",
     "hw8_homework.py": KIT / "solution" / "homework.py",
+    "hw8_numerics.py": KIT / "solution" / "numerics.py",  # the grader's numerical mode: pinned and read back
 }
 
 

@@ -1,10 +1,12 @@
 """The homework's own checks, one call after each step of the notebook (otter-grader's grader.check is the model).
 
     import hw8_check
+    hw8_check.mode()                       # the grader's numerical mode, read back as the grader does
     hw8_check.dataset(training_set)        # part 2: the dataset
     hw8_check.network(net)                 # part 2: the network
     hw8_check.loss(error)                  # part 2: the loss module
     hw8_check.export(trained_folder, net)  # part 3: the export
+    clock = hw8_check.clock(optimizer, epochs)  # before training: the time an epoch takes here
 
 Each prints "✓ step: what passed", or one "✗ step: what is wrong" line per
 fault, in the grader's own words: both take them from the same message
@@ -13,8 +15,8 @@ they cannot word one fault two ways. A check never raises, so a notebook
 runs on past a failed one. The grader never reads this output: it measures
 every step itself.
 
-This file travels beside train.ipynb with hw8_messages.py and
-hw8_homework.py (the student bundle, ``assignment/``, the grader's working
+This file travels beside train.ipynb with hw8_messages.py,
+hw8_homework.py and hw8_numerics.py (the student bundle, ``assignment/``, the grader's working
 folder; in the kit it is ``grader.hw8_check``). It needs only what the
 notebook imports anyway (torch, numpy, h5py, lava-dl's slayer), loaded when
 a check runs. The ``*_problems`` functions return the messages instead of
@@ -24,13 +26,17 @@ printing them.
 from __future__ import annotations
 
 import os
+import platform
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 if __package__:  # inside the kit, as grader.hw8_check
     from grader import messages
+    from solution import numerics
 else:  # beside the notebook
     import hw8_messages as messages  # type: ignore[no-redef]
+    import hw8_numerics as numerics  # type: ignore[no-redef]
 
 homework = messages.homework
 PASSED, FAILED = "✓", "✗"
@@ -78,6 +84,31 @@ def _report(step: str, problems: Callable[..., list[str]], args: tuple[Any, ...]
         found = [messages.check_failed(exc)]
     for line in found or [passed]:
         print(f"{FAILED if found else PASSED} {step}: {line}")
+
+
+# --- the numerical mode --------------------------------------------------------------------
+
+
+def mode_problems() -> list[str]:
+    """[] when the grader's numerical mode is in force in this process, read back from torch and MKL as the
+    grader reads it (``numerics.describe``); else what is in force instead, and the fix."""
+    info = numerics.describe()
+    if info["in_force"]:
+        return []
+    fixable = info["machine"] in ("x86_64", "AMD64") and info["mkl_cnr"] is not None  # an x86-64 torch with MKL
+    return [messages.mode_off(numerics.label(info), fixable)]
+
+
+def _mode_ok() -> str:
+    try:
+        return messages.mode_ok(numerics.label())
+    except Exception as exc:  # the ✓ line is not printed then: mode_problems has said what went wrong
+        return messages.check_failed(exc)
+
+
+def mode() -> None:
+    """Print whether this notebook computes in the grader's numerical mode, so that its numbers are the grader's."""
+    _report("mode", mode_problems, (), _mode_ok())
 
 
 # --- the dataset ---------------------------------------------------------------------------
@@ -356,3 +387,61 @@ def export_problems(trained_folder: str | os.PathLike[str] = homework.TRAINED_FO
 def export(trained_folder: str | os.PathLike[str] = homework.TRAINED_FOLDER, net: Any = None) -> None:
     """Print whether the notebook left what the grader reads; given `net`, whether the export holds its weights."""
     _report("export", export_problems, (trained_folder, net), messages.export_ok(net is not None))
+
+
+# --- the clock -----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    """The CPU as a student names it: /proc/cpuinfo's model name where there is one, else the platform's words."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.system()} {platform.processor() or platform.machine()}".strip()
+
+
+class Clock:
+    """Times the optimizer's steps (the handout trains one batch per epoch: one step is one epoch) and, after
+    the first epochs, prints how long an epoch takes on this machine and what the course budget takes here.
+
+    The first epoch is left out (it pays for warming up); the line is printed once, after `measured` more
+    epochs, or after the last epoch of a shorter run.
+    """
+
+    def __init__(self, epochs: int, warmup: int = 1, measured: int = 10, out: Callable[[str], None] = print,
+                 now: Callable[[], float] = time.perf_counter) -> None:
+        self.epochs, self.warmup, self.measured = int(epochs), warmup, measured
+        self.out, self.now = out, now
+        self.times: list[float] = []
+        self.seconds_per_epoch: float | None = None
+
+    def step(self) -> None:
+        """One epoch has ended: record it, and say the time once enough epochs are measured."""
+        self.times.append(self.now())
+        done = len(self.times)
+        if self.seconds_per_epoch is None and done > self.warmup and done in (self.warmup + self.measured, self.epochs):
+            self.seconds_per_epoch = (self.times[-1] - self.times[self.warmup - 1]) / (done - self.warmup)
+            self.out("\n" + self.line())
+
+    def line(self) -> str:
+        import torch
+
+        assert self.seconds_per_epoch is not None
+        return messages.epoch_time(self.seconds_per_epoch, self.warmup + 1, len(self.times), machine(),
+                                   torch.get_num_threads(), self.epochs)
+
+
+def clock(optimizer: Any, epochs: int) -> Clock | None:
+    """Time the training that follows: a Clock ticked after each `optimizer.step()`; None (said) without one."""
+    register = getattr(optimizer, "register_step_post_hook", None)
+    if not callable(register):
+        print(messages.not_timed(_kind(optimizer)))
+        return None
+    timer = Clock(epochs)
+    register(lambda *_: timer.step())
+    return timer
+

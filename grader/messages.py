@@ -222,3 +222,50 @@ def check_failed(exc: BaseException) -> str:
     """The notebook check itself broke: say so, and that the grader measures the step on its own."""
     return (f"this check could not run ({type(exc).__name__}: {exc}); the grader measures this step on its "
             "own, so your notebook may still be right")
+
+
+# --- the clock (hw8_check.clock): not a fault, the time the course budget takes here ---------
+
+
+def duration(seconds: float) -> str:
+    """`51 s`, `10 min`, `1.5 h`: how long, as a student plans it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def epoch_time(seconds_per_epoch: float, first: int, last: int, machine: str, threads: int, epochs: int,
+               course_epochs: int = homework.COURSE_EPOCHS) -> str:
+    """The clock's line: an epoch's time measured here (epochs first..last), and the course budget's."""
+    thread_note = "one torch thread" if threads == 1 else (
+        f"{threads} torch threads: torch.set_num_threads(1) in the first cell is often faster")
+    line = (f"time: {seconds_per_epoch:.3f} s an epoch on this machine ({machine}, {thread_note}), measured over "
+            f"epochs {first}-{last}: the course's {course_epochs} epochs take about "
+            f"{duration(course_epochs * seconds_per_epoch)} here")
+    if epochs != course_epochs:
+        line += f"; this run's {epochs} about {duration(epochs * seconds_per_epoch)}"
+    return line
+
+
+def not_timed(got: str) -> str:
+    return (f"time: `optimizer` is a {got}, not a torch optimizer, so the epochs cannot be timed: "
+            "create it first (part 2), then run this cell again")
+
+
+# --- the numerical mode (hw8_check.mode): whether the notebook's numbers are the grader's --------
+
+
+def mode_ok(label: str) -> str:
+    return (f"numbers as the grader's: its numerical mode is in force here ({label}); seeded as the grader "
+            "seeds (random, numpy and torch with 0, before the first cell), your loss at a budget is the grader's")
+
+
+def mode_off(label: str, fixable: bool) -> str:
+    fix = ("restart the kernel and run the notebook from the top: hw8_numerics.pin() in the first cell must run "
+           "before torch is imported" if fixable else
+           "this machine cannot run that mode (it needs an x86-64 CPU with AVX2 and torch's MKL build)")
+    return (f"numbers not quite the grader's: {label}. Your loss can differ from the grader's in the last digits "
+            f"and drift over epochs; your grade does not change (the grader trains and measures itself). To match: {fix}")
+

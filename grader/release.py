@@ -4,8 +4,9 @@ It holds, under one top folder, the template notebook, the two HW8 data files
 with their checksums, the notebook's checks (``grader/handout.py`` lists
 what sits beside the notebook) and a short README written here from the
 kit's facts: the names and files from ``solution/homework.py``, the course
-budget from the rubric, the time an epoch takes from the recorded stock run
-(``grader/accel/verify_full_2000.json``), the lava-dl pin from noxfile.py.
+budget from the rubric, the time an epoch takes as the notebook's own clock
+measured it outside the grader (``grader/student_timing.json``, with its
+machine), the lava-dl pin from noxfile.py.
 
 Nothing stale or damaged is shipped: the build refuses a template that
 ``python -m grader assign`` would write differently, and data whose SHA-256
@@ -22,6 +23,7 @@ import json
 import stat
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.handout import ASSIGNMENT_DIR, CHECK_FILES, CHECKSUMS, DATA_FILES, KIT
@@ -31,10 +33,13 @@ ZIP_NAME = "hw8-p2-student.zip"
 DEFAULT_ZIP = KIT / "dist" / ZIP_NAME
 FOLDER = "hw8-p2"  # the zip's one top folder: unpacking never spills files
 TEMPLATE = ASSIGNMENT_DIR / homework.NOTEBOOK
-STOCK_RUN = KIT / "grader" / "accel" / "verify_full_2000.json"  # the reference trained on stock slayer
+TIMING = KIT / "grader" / "student_timing.json"  # the bundle's notebook timed by its own clock, with its machine
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 README = "README.md"
 SUMS = "SHA256SUMS"
+REQUIREMENTS = "requirements.txt"
+STUDENT_PINS = KIT / "requirements" / "student.txt"  # the kit's own pins, for the notebook and JupyterLab
+PYTHONS = ("3.10", "3.11", "3.12")  # every pin has wheels for these; lava-dl 0.6.0 itself says <3.11 (ignored)
 WRITES = {  # what each file the notebook writes holds (names: solution/homework.py)
     homework.NETWORK_STATE: "the best network's `state_dict`, saved during training (`torch.save`)",
     homework.NETWORK_HDF5: "that network exported to HDF5 (`net.export_hdf5`): what the grader scores",
@@ -81,18 +86,51 @@ def current_template() -> bytes:
     return text.encode("utf-8")
 
 
-def stock_timing() -> dict[str, object]:
-    """The recorded stock-slayer run: epochs, seconds per epoch and where it ran."""
-    record = json.loads(STOCK_RUN.read_text())
-    stock = record["stock"]
-    numerics = record.get("numerics", {})
-    return {
-        "epochs": int(record["epochs"]),
-        "s_per_epoch": float(stock["s_per_epoch"]),
-        "threads": int(record.get("threads", 1)),
-        "cpu": f"{numerics.get('cpu', 'unknown CPU')} ({numerics.get('machine', 'unknown architecture')})",
-        "torch": record.get("versions", {}).get("torch", "unknown"),
-    }
+@dataclass(frozen=True)
+class Timing:
+    """An epoch's time as a student's notebook measures it (its clock), and the machine that measured it."""
+
+    s_per_epoch: float
+    threads: int
+    cpu: str  # `grep -m1 'model name' /proc/cpuinfo`
+    cores: int
+    torch: str
+    how: str
+
+    @classmethod
+    def load(cls, path: Path = TIMING) -> "Timing":
+        record = json.loads(path.read_text())
+        return cls(float(record["s_per_epoch"]), int(record["threads"]), str(record["cpu"]), int(record["cores"]),
+                   str(record["versions"]["torch"]), str(record["how"]))
+
+
+def student_pins() -> dict[str, str]:
+    """{name: version} of requirements/student.txt (the bundle's requirements.txt), names lower-case."""
+    pins = {}
+    for line in STUDENT_PINS.read_text().splitlines():
+        spec = line.split("#")[0].split(";")[0].strip()
+        if "==" in spec:
+            name, version = spec.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def setup_command(platform: str) -> str:
+    """The README's one setup command: a venv in this folder, the pins, then lava-dl without its own pins."""
+    from grader.gradescope import lava_dl_pin
+
+    python, venv = ("python3", ".venv/bin/python") if platform == "posix" else ("py", r".venv\Scripts\python")
+    return (f"{python} -m venv .venv && {venv} -m pip install -r {REQUIREMENTS} && "
+            f"{venv} -m pip install --no-deps --ignore-requires-python {lava_dl_pin()}")
+
+
+def colab_cell() -> str:
+    """Colab's first cell: lava-dl beside Colab's own packages, the zip unpacked, and into its folder."""
+    from grader.gradescope import lava_dl_pin
+
+    return (f"!pip install -q --no-deps --ignore-requires-python {lava_dl_pin()}\n"
+            f"    !unzip -oq /content/{ZIP_NAME} -d /content\n"
+            f"    %cd /content/{FOLDER}")
 
 
 def _course_epochs() -> int:
@@ -104,25 +142,25 @@ def _course_epochs() -> int:
 def student_readme(course_epochs: int | None = None) -> str:
     """The bundle's README: what is in it, how to set up and run, how long, how to check, what to hand in."""
     from grader.gradescope import lava_dl_pin
+    from grader.messages import duration
 
     epochs = _course_epochs() if course_epochs is None else course_epochs
-    timing = stock_timing()
-    per_epoch = float(timing["s_per_epoch"])  # type: ignore[arg-type]
-    minutes = per_epoch * epochs / 60
+    timing = Timing.load()
+    pins = student_pins()
     names = ", ".join(f"`{n}`" for n in homework.HANDOUT_NAMES)
     data = ", ".join(f"`{n}`" for n in homework.DATA_FILES)
     checks = ", ".join(f"`{n}`" for n in CHECK_FILES)
     writes = "\n".join(f"- `{path}`: {WRITES[path]}" for path in homework.OUTPUT_FILES)
     pin = lava_dl_pin()
-    threads = "one thread" if timing["threads"] == 1 else f"{timing['threads']} threads"
-    recorded = int(timing["epochs"])  # type: ignore[call-overload]
-    how_long = (f"**How long.** {recorded} epochs took {per_epoch * recorded / 60:.1f} minutes ({per_epoch:.3f} s an "
-                f"epoch) on the machine the course's reference run was recorded on: {threads} of an {timing['cpu']} "
-                f"server, lava-dl 0.6.0 on the CPU (torch {timing['torch']})")
-    if epochs != recorded:
-        how_long += f"; the course budget of {epochs} epochs takes about {minutes:.0f} minutes there"
-    how_long += (f". A laptop may take longer. Try your code with `{homework.BUDGET_VARIABLE} = 20` in the "
-                 f"`{homework.PARAMETERS_TAG}` cell first (seconds), then run the full {epochs} epochs for the notebook you hand in.")
+    threads = "one torch thread" if timing.threads == 1 else f"{timing.threads} torch threads"
+    how_long = (f"**How long.** The notebook times itself: after the first epochs of training it prints the time an "
+                f"epoch takes on your machine and how long the course's {epochs} epochs take there (`time: ...`). "
+                f"Measured that way on a {timing.cores}-core `{timing.cpu}` (`grep -m1 'model name' /proc/cpuinfo`), "
+                f"{threads}, lava-dl 0.6.0 on the CPU with torch {timing.torch}: {timing.s_per_epoch:.3f} s an epoch, "
+                f"about {duration(epochs * timing.s_per_epoch)} for {epochs} epochs. The notebook's first cell keeps "
+                f"torch to one thread (`torch.set_num_threads(1)`): on 2 cores, two threads ran an epoch 4x slower. "
+                f"Try your code with `{homework.BUDGET_VARIABLE} = 20` in the `{homework.PARAMETERS_TAG}` cell first "
+                f"(seconds), then run the full {epochs} epochs for the notebook you hand in.")
     return f"""# HW8 problem 2: spike-to-spike regression with lava-dl SLAYER
 
 Everything the homework needs, side by side. Keep the files together: the notebook reads the data and
@@ -135,16 +173,44 @@ its checks from its own folder, and writes its results into `{homework.TRAINED_F
 | {checks} | the homework's checks, called from the notebook, and what they rely on |
 
 ## Set up once
-lava-dl 0.6.0 runs on Python 3.10. In a terminal, in this folder:
+You need Python {PYTHONS[0]} to {PYTHONS[-1]} (`python3 --version`; on Windows `py --version`). `{REQUIREMENTS}`
+pins everything the notebook and JupyterLab use to the versions the grader runs (torch {pins["torch"]}, numpy
+{pins["numpy"]}, h5py {pins["h5py"]}, JupyterLab {pins["jupyterlab"]}); {pin} goes in beside them without its own
+dependency list, which asks for Python <3.11 and an older torch (it runs with these). One command, in this
+folder:
 
-    python3.10 -m venv .venv
-    source .venv/bin/activate        # Windows: .venv\\Scripts\\activate
-    pip install {pin} jupyterlab
+**Linux, macOS** (Terminal):
 
-With conda instead: `conda create -n hw8 python=3.10`, `conda activate hw8`, then the same `pip install`.
+    {setup_command("posix")}
+
+**Windows** (Command Prompt or PowerShell 7; in Windows PowerShell 5 put `;` for `&&`):
+
+    {setup_command("windows")}
+
+On Linux, torch from PyPI is its CUDA build: the venv takes about 6 GB (torch's CUDA libraries) even on a
+laptop without a GPU. PyTorch's CPU build is smaller (`.venv/bin/python -m pip install torch=={pins["torch"]}
+--index-url https://download.pytorch.org/whl/cpu` before the `-r {REQUIREMENTS}` step), but the course has not tried
+it, and the grader's numbers were made with PyPI's build. On macOS (Apple silicon) and Windows, PyPI's torch is
+a CPU build already. Intel Macs: torch {pins["torch"]} publishes no wheel for them; use Colab.
+
+**Google Colab**: upload this zip (Files panel), then make the notebook's first cell, and run it:
+
+    {colab_cell()}
+
+It keeps Colab's own torch, numpy, matplotlib, h5py and opencv, and adds only lava-dl, the one package the
+notebook needs that Colab lacks.
+
+What was run and what is argued: the Linux command above is run by the course's CI on Python 3.11 (x86_64)
+from this zip, followed by the solved notebook (about 4 minutes to install from a local pip cache). The rest is
+argued: pip found a wheel of every pin for Linux x86_64 (Python 3.10 and 3.12), macOS arm64 (3.10, 3.12) and
+Windows x86_64 (3.10, 3.11, 3.12) (`pip install --dry-run --only-binary=:all: --platform ... --python-version
+...`), but installed none of them there; pip adds each platform's own extras (appnope, colorama, pywinpty)
+itself. Colab: lava-dl is pure Python and Colab already has every other package the notebook imports (torch,
+torchvision, numpy, h5py, matplotlib, opencv, pillow, tqdm, IPython); lava-dl 0.6.0 declares numpy <2, older
+than Colab's, and that combination was not run.
 
 ## Run
-    jupyter lab {homework.NOTEBOOK}
+    .venv/bin/jupyter lab {homework.NOTEBOOK}        # Windows: .venv\\Scripts\\jupyter lab {homework.NOTEBOOK}
 
 Replace each `# YOUR CODE HERE` and the `raise NotImplementedError(...)` under it with your code; its
 message says what belongs there. Keep the handout's names ({names}), and set `{homework.BUDGET_VARIABLE}`
@@ -155,6 +221,7 @@ only in the cell tagged `{homework.PARAMETERS_TAG}`.
 ## Check as you go
 Each step ends with a check that prints `✓` and what passed, or `✗` and what to fix:
 
+    hw8_check.mode()                # the grader's numerical mode (hw8_numerics.py, pinned in the first cell)
     hw8_check.dataset(training_set)
     hw8_check.network(net)
     hw8_check.loss(error)
@@ -178,7 +245,8 @@ the reference solution trained at the same budget.
 def members(course_epochs: int | None = None) -> dict[str, bytes]:
     """Every file of the bundle by its name in the zip, in the zip's order."""
     sums = data_checksums()
-    files = {homework.NOTEBOOK: current_template(), README: student_readme(course_epochs).encode("utf-8")}
+    files = {homework.NOTEBOOK: current_template(), README: student_readme(course_epochs).encode("utf-8"),
+             REQUIREMENTS: STUDENT_PINS.read_bytes()}
     files.update({name: path.read_bytes() for name, path in DATA_FILES.items()})
     files[SUMS] = "".join(f"{digest}  {name}\n" for name, digest in sums.items()).encode()
     files.update({name: path.read_bytes() for name, path in CHECK_FILES.items()})

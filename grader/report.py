@@ -15,8 +15,10 @@ import html
 import io
 import json
 import os
+import re
 import shutil
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -119,8 +121,10 @@ def _png(fig) -> str:
 
 
 HIT_TOLERANCE_MS = 2  # the feedback's map of hits: as spike F1 at ±2 ms (grader.metrics) pairs spikes
-# hits quiet, the two mistakes loud: blue and vermillion (Okabe-Ito) stay apart for colour-blind eyes
-MAP_COLOURS = {"hit": "#BBBBBB", "miss": "#0072B2", "extra": "#D55E00"}
+# Hits the strongest mark (black, drawn last, on top): a good output reads dark. The two mistakes are
+# Okabe-Ito sky blue and orange, which stay apart for every common colour-blindness and from black.
+MAP_COLOURS = {"hit": "#000000", "miss": "#56B4E9", "extra": "#E69F00"}
+MAP_ORDER = ("miss", "extra", "hit")  # drawing order: hits over the mistakes
 
 
 def spike_map(output: np.ndarray, target: np.ndarray,
@@ -186,12 +190,17 @@ def _spike_figure(output: np.ndarray | None, target: np.ndarray):
     ax_o.set(xlabel="time [ms]", title=f"output of the exported network: {len(output_spikes):,} spikes")
     ax_m = fig.add_subplot(grid[1, :], sharex=ax_t, sharey=ax_t)
     hits, misses, extras = spike_map(out, target)
-    for spikes, kind, label in ((hits, "hit", f"hit (output within ±{HIT_TOLERANCE_MS} ms of a target spike)"),
-                                (misses, "miss", "missed target spike"), (extras, "extra", "extra output spike")):
+    drawn = {"hit": (hits, f"hit (output within ±{HIT_TOLERANCE_MS} ms of a target spike)"),
+             "miss": (misses, "missed target spike"), "extra": (extras, "extra output spike")}
+    for kind in MAP_ORDER:
+        spikes, label = drawn[kind]
         _raster_panel(ax_m, spikes, MAP_COLOURS[kind], f"{label}: {len(spikes):,}")
+    handles, labels = ax_m.get_legend_handles_labels()
+    order = [MAP_ORDER.index(kind) for kind in ("hit", "miss", "extra")]  # the legend reads hits first
+    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
     ax_m.set(xlabel="time [ms]", ylabel="neuron")
     ax_m.set_title("where the output is right and wrong", pad=24)
-    ax_m.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, markerscale=4,
+    ax_m.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, markerscale=4,
                 handletextpad=0.2, columnspacing=1.5)
     return fig
 
@@ -213,6 +222,67 @@ def _figures(result: GradeResult, output: np.ndarray | None, target: np.ndarray)
         figures.append(("Learning curve (as the notebook saved it; not scored)", _png(fig)))
         plt.close(fig)
     return figures
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    """One line of "Figures the score came from": what it is, in words; the student's value; the reference's."""
+
+    label: str
+    yours: str
+    reference: str = ""
+
+
+_F1 = re.compile(r"f1_(\d+)ms")
+_CORRELATION = re.compile(r"correlation_(\d+)ms")
+FIGURE_WORDS = {  # results.json's names (grader.measure) -> what they are, for the student
+    "loss": "SpikeTime loss of your exported network (slayer's sum; lower is better): the scored figure",
+    "loss_numpy": "the same loss, recomputed by the grader's own numpy code",
+    "silent_loss": "the loss of a silent output (no spike at all): the scale the loss is judged against",
+    "relative_loss": "loss relative to a silent output (0 is perfect, 1 no better than silence)",
+    "precision_2ms": "precision: the share of output spikes within ±2 ms of a target spike",
+    "recall_2ms": "recall: the share of target spikes with an output spike within ±2 ms",
+    "output_spikes": "output spikes",
+    "target_spikes": "target spikes",
+    "simulator_matches": "the grader's own simulator of the HDF5 file gives the same output",
+    "evaluate_s": "seconds the grader took to rebuild and run the file",
+    "weights_sha256": "fingerprint (SHA-256) of the exported weights",
+    "weights_origin": "the exported weights are, bit for bit,",
+}
+ORIGIN_WORDS = {"reference": "the reference solution's at this budget",
+                "untrained": "the untrained network's (the seeded initial weights: was the training saved?)"}
+
+
+def figure_label(name: str) -> str:
+    """A figure's name in results.json, said in words (unknown names: their words, unchanged)."""
+    if name in FIGURE_WORDS:
+        return FIGURE_WORDS[name]
+    if m := _F1.fullmatch(name):
+        return f"spike-time F1 within ±{m.group(1)} ms (1 is perfect)"
+    if m := _CORRELATION.fullmatch(name):
+        return f"correlation of output and target, each smoothed over {m.group(1)} ms (1 is perfect)"
+    return name.replace("_", " ")
+
+
+def _value(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name == "weights_origin":
+        return ORIGIN_WORDS.get(str(value), str(value))
+    if name.endswith("_spikes") and isinstance(value, (int, float)):
+        return f"{value:,.0f}"
+    if isinstance(value, float) and abs(value) >= 1000:
+        return f"{value:,.2f}"  # a loss: 30,696.68, as the README and the notebook print it
+    return _fmt(value)
+
+
+def figure_rows(measurements: dict[str, object]) -> list[FigureRow]:
+    """The grader's figures as rows in words, each beside the reference's at the same budget where it has one."""
+    reference = measurements.get("reference")
+    reference = reference if isinstance(reference, dict) else {}
+    return [FigureRow(figure_label(name), _value(name, value),
+                      _value(name, reference[name]) if name in reference else "")
+            for name, value in measurements.items() if name != "reference"]
 
 
 NO_FIGURE_SENTENCE = (
@@ -247,39 +317,38 @@ def feedback_html(result: GradeResult, output: np.ndarray | None, target: np.nda
     e = html.escape
 
     def points(c) -> str:
-        return f"{c.score:g} / {c.max_score:g}" + (" (not scored)" if c.max_score == 0 else "")
+        return f"{c.score:g} / {c.max_score:g}" + ("<br>not scored" if c.max_score == 0 else "")
 
     rows = "".join(
-        f"<tr class='{'unscored' if c.max_score == 0 else c.status}'><td>{e(c.name)}</td><td>{points(c)}</td>"
-        f"<td>{e(c.message)}</td></tr>"
+        f"<tr class='{'unscored' if c.max_score == 0 else c.status}'><td class='what'>{e(c.name)}</td>"
+        f"<td class='what'>{points(c)}</td><td class='says'>{e(c.message)}</td></tr>"
         for c in result.checks
     )
     flags = "".join(f"<li>{e(f)}</li>" for f in result.flags) or "<li>none</li>"
-    measurements = "".join(
-        f"<tr><td>{e(str(k))}</td><td>{e(_fmt(v))}</td></tr>" for k, v in result.measurements.items()
-    )
+    measurements = "".join(f"<tr><td>{e(r.label)}</td><td>{e(r.yours)}</td><td>{e(r.reference)}</td></tr>"
+                           for r in figure_rows(result.measurements))
     drawn = [f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>"
              for title, data in _figures(result, output, target)]
     figures = "".join(drawn[:1]) + student_figure_html(figure) + "".join(drawn[1:])
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>HW8 feedback: {e(result.submission_id)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ccc; padding: .4em; vertical-align: top; }}
-tr.passed td:nth-child(2) {{ background: #e6f4e6; }} tr.failed td:nth-child(2) {{ background: #fbe9e7; }}
-tr.unscored td:nth-child(2) {{ color: #666; }} p.nofigure {{ background: #fff4e5; padding: .6em; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>HW8 problem 2 — {e(result.submission_id)}</h1>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>HW8 feedback: {e(result.submission_id)}</title>
+<style>{PAGE_STYLE}</style></head><body>
+<header><h1>HW8 problem 2 — {e(result.submission_id)}</h1>
 <p><strong>Score: {result.score:g} / {result.max_score:g}</strong> at {result.epochs} epochs;
-graded in {result.execution_time:.0f} s.</p>
-<table><tr><th>check</th><th>points</th><th>message</th></tr>{rows}</table>
+graded in {result.execution_time:.0f} s.</p></header>
+<main>
+<table class="checks"><tr><th scope="col">check</th><th scope="col">points</th><th scope="col">message</th></tr>{rows}</table>
 {regrade_html(result)}
 <h2>Flags</h2><ul>{flags}</ul>
 {figures}
-<h2>Figures the score came from</h2><table>{measurements}</table>
+<h2>Figures the score came from</h2>
+<table class="figures"><tr><th scope="col">figure</th><th scope="col">yours</th><th scope="col">reference</th></tr>{measurements}</table>
+<p>"reference": the reference solution trained by the grader at the same budget and seed.</p>
 <p>Loss and similarity are measured by the grader on Trained/network.net, rebuilt in its own
 process; numbers the notebook prints are not used.</p>
+</main>
 </body></html>
 """
 
@@ -302,16 +371,33 @@ def regrade_html(result: GradeResult) -> str:
             f"since:</p><ul>{inputs}</ul>{outcome}</section>")
 
 
+# Readable on a phone (390 px): long words and paths wrap instead of widening the page.
+PAGE_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60em; margin: 1em auto; padding: 0 .75em; color: #222; }
+h1, h2, p, li { overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; } td, th { border: 1px solid #ccc; padding: .4em; vertical-align: top; }
+th { text-align: left; } td.what { white-space: nowrap; } td.says { overflow-wrap: anywhere; }
+table.figures { table-layout: fixed; } table.figures td, table.figures th { overflow-wrap: anywhere; }
+table.figures th:first-child { width: 44%; }
+tr.passed td:nth-child(2) { background: #e6f4e6; } tr.failed td:nth-child(2) { background: #fbe9e7; }
+tr.unscored td:nth-child(2) { color: #555; } p.nofigure, p.error { background: #fff4e5; padding: .6em; }
+img { max-width: 100%; height: auto; }
+"""
+
+
 def error_feedback_html(result: GradeResult) -> str:
     """The page of a submission the grading machine could not grade: no score, what failed, what happens next."""
     e = html.escape
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>HW8 feedback: {e(result.submission_id)}</title>
-<style>body {{ font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}
-p.error {{ background: #fff4e5; padding: .6em; }}</style></head><body>
-<h1>HW8 problem 2 — {e(result.submission_id)}</h1>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>HW8 feedback: {e(result.submission_id)}</title>
+<style>{PAGE_STYLE}</style></head><body>
+<header><h1>HW8 problem 2 — {e(result.submission_id)}</h1></header>
+<main>
 <p class="error"><strong>{e(result.grader_error)}</strong></p>
 <p>{e(NOT_YOUR_FAULT)}</p>
+</main>
 </body></html>
 """
 

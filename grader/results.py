@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,45 @@ ERROR_FINGERPRINT = "error"  # config_fingerprint of a grader-error result: not 
 NOT_GRADED = "not graded (grading machine error)"
 NOT_YOUR_FAULT = ("This is a fault of the grading machine, not of your notebook: it has no score, and it will be "
                   "graded again once the machine is fixed.")
+
+
+TERMINAL_WIDTH = 110  # the check's terminal lines wrap here
+
+
+def _wrapped(parts: list[str], head: str, width: int) -> list[str]:
+    """Each part on lines of its own, the first after `head`, the others indented under it."""
+    indent = " " * len(head)
+    lines: list[str] = []
+    for i, part in enumerate(parts):
+        lines += textwrap.wrap(part, width, initial_indent=head if i == 0 else indent, subsequent_indent=indent,
+                               break_long_words=False, break_on_hyphens=False) or [(head if i == 0 else indent).rstrip()]
+    return lines
+
+
+def clauses_of(message: str) -> list[str]:
+    """A message's "; "-separated clauses, leaving those inside brackets or backticks whole."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(message):
+        if ch == "`":
+            quoted = not quoted
+        elif not quoted and ch in "([{":
+            depth += 1
+        elif not quoted and ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch == ";" and not depth and not quoted and message[i + 1:i + 2] == " ":
+            parts.append(message[start:i])
+            start = i + 2
+    return parts + [message[start:]]
+
+
+def _refer(part: str, said: dict[str, str], shortest: int = 30) -> str:
+    """`part` without an earlier check's whole clause at its end: "… because X" becomes "… (C above says why)"."""
+    for clause, name in said.items():
+        if len(clause) >= shortest and part.endswith(clause) and part != clause:
+            head = part[: -len(clause)].rstrip(" :")
+            head = head[: -len(" because")] if head.endswith(" because") else head
+            return f"{head} ({name} above says why)"
+    return part
 
 
 class GraderFault(RuntimeError):
@@ -159,13 +199,41 @@ class GradeResult:
         """Why a grader error is one (its flag); '' for a grade."""
         return next((f for f in self.flags if f.startswith(NOT_GRADED)), NOT_GRADED) if self.is_grader_error else ""
 
-    def summary_lines(self) -> list[str]:
-        """One line per check and per flag, for a terminal."""
+    def summary_lines(self, width: int = TERMINAL_WIDTH) -> list[str]:
+        """The checks and flags for a terminal: each clause of a message once, wrapped; flags on their own lines.
+
+        A message's clauses ("; "-separated) go on lines of their own. A clause an earlier check already
+        printed is not printed again (the line says which check said it). A check that raised flags keeps
+        its first clause; the rest, which explain the flags, follow each flag. A check worth no points is
+        [INFO], never [FAIL].
+        """
         if self.is_grader_error:
             return [f"  {self.grader_error}", f"  {NOT_YOUR_FAULT}"]
-        lines = [f"  [{'PASS' if c.status == PASSED else 'FAIL'}] {c.name:13s} {c.score:5g}/{c.max_score:<3g} {c.message}"
-                 for c in self.checks]
-        return lines + [f"  [FLAG] {flag}" for flag in self.flags]
+        lines: list[str] = []
+        said: dict[str, str] = {}  # clause -> the check that printed it first
+        explained: list[tuple[list[str], list[str]]] = []  # (flags, their explanation's clauses)
+        for c in self.checks:
+            tag = "INFO" if c.max_score == 0 else ("PASS" if c.status == PASSED else "FAIL")
+            head = f"  [{tag}] {c.name:13s} {c.score:5g}/{c.max_score:<3g} "
+            clauses = [part for part in clauses_of(c.message) if part] or [""]
+            if c.flags and len(clauses) > 1:
+                explained.append((c.flags, clauses[1:]))
+                clauses = clauses[:1]
+            elif c.flags:
+                explained.append((c.flags, []))
+            fresh = [_refer(part, said) for part in clauses if part not in said]
+            repeated = sorted({said[part] for part in clauses if part in said})
+            if repeated:
+                fresh.append(f"(the same as {' and '.join(repeated)} above)")
+            for part in clauses:
+                said.setdefault(part, c.name)
+            lines += _wrapped(fresh, head, width)
+        flagged = {flag for flags, _ in explained for flag in flags}
+        for flags, why in explained:
+            for i, flag in enumerate(flags):
+                lines += _wrapped([flag], "  [FLAG] ", width)
+                lines += _wrapped(why if i == 0 else [], " " * 9, width)
+        return lines + [f"  [FLAG] {flag}" for flag in self.flags if flag not in flagged]
 
     def to_gradescope(self, presentation: "GradescopeOutput | None" = None) -> dict[str, Any]:
         """Gradescope's autograder results.json (score, tests[], output, visibility).

@@ -2,8 +2,9 @@
 
 The notebook is graded exactly as an instructor grades it (the kit's batch code, one
 worker; without bubblewrap if the laptop has none: it is the student's own code), into
-a stable folder (`hw8-check/` where the command runs, unless `--out`), so the feedback
-page is always there afterwards. What the grader's own processes print (torch's CUDA
+a stable folder of its own (`hw8-check/<id>/` where the command runs, `check_id` naming the
+notebook; or `--out`), so the feedback page is always there afterwards and checking another
+notebook does not overwrite it. What the grader's own processes print (torch's CUDA
 notice, lava-dl's Prophesee notice, warnings) goes to `OUT/_grader.log`, not to the
 terminal; the student's own errors are not in that noise anyway: the kernel's output
 goes to the executed notebook, and what stopped it to the execution check's message,
@@ -19,18 +20,23 @@ import contextlib
 import json
 import os
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 from typing import Iterator
 
 from grader.batch import LOG, output_to  # OUT/_grader.log: the grading workers write theirs there too
 from grader.config import Config
+from grader.results import TERMINAL_WIDTH
+from grader.messages import duration  # one wording for the terminal and the notebook's clock
+from solution import homework
 
 GRADED, USAGE, NOT_GRADED = 0, 2, 3
 EXIT_STATUSES = (f"exit status: {GRADED} graded (whatever the score), {USAGE} wrong command line (e.g. no such "
                  f"notebook), {NOT_GRADED} not graded (the grading machine could not grade it)")
 DEFAULT_OUT = Path("hw8-check")
-STOCK_RECORD = Path(__file__).resolve().parent / "accel" / "verify_full_2000.json"  # stock slayer, timed
+HANDOUT_STEM = Path(homework.NOTEBOOK).stem  # 'train': every student's notebook has this name
+STOCK_RECORD = Path(__file__).resolve().parent / "student_timing.json"  # stock slayer in the notebook, its own clock
 
 
 @contextlib.contextmanager
@@ -54,13 +60,19 @@ def quiet(log: Path) -> Iterator[None]:
         os.close(saved[1])
 
 
-def duration(seconds: float) -> str:
-    """`51 s`, `10 min`, `1.5 h`: how long, as a student plans it."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+def check_id(notebook: Path) -> str:
+    """The folder name of a notebook's check: its stem, or, for the handout's name that every student's
+    notebook shares (train.ipynb), its folder's name before it (`assignment-train`, `hw8-p2-train`)."""
+    path = Path(notebook).resolve()
+    stem = path.stem if path.suffix else path.name
+    if stem == HANDOUT_STEM and path.parent.name:
+        stem = f"{path.parent.name}-{stem}"
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem).lstrip("._") or "notebook"
+
+
+def default_out(notebook: Path) -> Path:
+    """hw8-check/<check_id>/: one folder per notebook checked."""
+    return DEFAULT_OUT / check_id(notebook)
 
 
 def course_time(epochs: int, seconds_per_epoch: float, stock_seconds_per_epoch: float | None = None) -> str:
@@ -69,16 +81,17 @@ def course_time(epochs: int, seconds_per_epoch: float, stock_seconds_per_epoch: 
             f"{duration(epochs * seconds_per_epoch)} on the grading machine ({seconds_per_epoch:.3g} s per epoch "
             "with the grader's compiled kernels)")
     if stock_seconds_per_epoch:
-        line += (f"; lava-dl's stock kernels, which your own Jupyter runs on a CPU, took {stock_seconds_per_epoch:.3g} "
-                 f"s per epoch on the same machine: about {duration(epochs * stock_seconds_per_epoch)} for "
-                 f"{epochs} epochs")
+        line += (f"; in your own Jupyter, lava-dl's stock kernels run: {stock_seconds_per_epoch:.3g} s per epoch on the "
+                 f"kit's machine (one torch thread, the notebook's own clock), about "
+                 f"{duration(epochs * stock_seconds_per_epoch)} for {epochs} epochs; the notebook prints your "
+                 "machine's own figure after its first epochs")
     return line
 
 
 def stock_seconds_per_epoch(record: Path = STOCK_RECORD) -> float | None:
-    """Stock slayer's seconds per epoch, as the accelerator's verification run recorded it; None if unknown."""
+    """Stock slayer's seconds per epoch, as the notebook's own clock measured it for the bundle; None if unknown."""
     try:
-        value = json.loads(record.read_text())["stock"]["s_per_epoch"]
+        value = json.loads(record.read_text())["s_per_epoch"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
@@ -95,12 +108,13 @@ def _speed(config: Config, epochs: int) -> float | None:
     return None
 
 
-def run_check(notebook: Path, out: Path, config: Config, epochs: int) -> int:
-    """Grade `notebook` at `epochs` into `out`, print the checks, the score, the time and the page; exit status."""
+def run_check(notebook: Path, out: Path | None, config: Config, epochs: int) -> int:
+    """Grade `notebook` at `epochs` into `out` (None: `default_out`), print the checks, the score, the time and
+    the page; exit status."""
     if not notebook.exists():
         print(f"error: no such notebook: {notebook}", file=sys.stderr)
         return USAGE
-    out = Path(out).resolve()
+    out = Path(out if out is not None else default_out(notebook)).resolve()
     log = out / LOG
     log.unlink(missing_ok=True)
     print(f"checking {notebook} at {epochs} epochs (the course grades at {config.budget.epochs}); "
@@ -137,6 +151,7 @@ def run_check(notebook: Path, out: Path, config: Config, epochs: int) -> int:
         return NOT_GRADED
     print(f"score at {epochs} epochs: {result.score:g} / {result.max_score:g}")
     if speed is not None:
-        print(course_time(config.budget.epochs, speed, stock_seconds_per_epoch()))
+        print("\n".join(textwrap.wrap(course_time(config.budget.epochs, speed, stock_seconds_per_epoch()),
+                                     TERMINAL_WIDTH, subsequent_indent="      ", break_long_words=False)))
     print(f"feedback: {page}")
     return GRADED

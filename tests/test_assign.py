@@ -68,6 +68,20 @@ def test_template_keeps_the_parameters_cell(template: nbformat.NotebookNode) -> 
     assert re.search(r"^make_animations = True\b", cell.source, re.MULTILINE)
 
 
+KIT_ONLY = ("slayer/oxford", "data/", "assignment version", "the kit")  # a student holds the zip, not the kit
+
+
+def test_the_template_speaks_to_a_student_holding_the_zip(template: nbformat.NotebookNode) -> None:
+    """Its words fit the one folder a student has: no kit folders, no 'the assignment version' from inside it."""
+    text = _text(template)
+    assert [word for word in KIT_ONLY if word in text] == []
+    (cell,) = _parameters_cells(template)
+    epochs_line = next(line for line in cell.source.splitlines() if line.startswith("epochs ="))
+    assert "not the tutorial's 2000 time steps" in epochs_line  # beside "(200, 2000) -> (200, 600)", say which 2000
+    part1 = next(c.source for c in template.cells if c.source.startswith("## Part 1"))
+    assert "(200, 600) instead of (200, 2000)" in part1 and "`input_hw.bs1` and `output_hw.bs1`" in part1
+
+
 def test_template_is_clean_and_says_where_code_goes(template: nbformat.NotebookNode) -> None:
     code = [c for c in template.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)

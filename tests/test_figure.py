@@ -406,8 +406,8 @@ def test_feedback_shows_the_students_figure(tmp_path: Path) -> None:
     title = html.escape('Your figure: the last one your notebook shows, from code cell 3 (In [3], "plt.show()")')
     assert f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{_b64(png)}'>" in page
     assert html.escape(report.NO_FIGURE_SENTENCE) not in page
-    assert "<tr class='unscored'><td>figure</td><td>0 / 0 (not scored)</td>" in page
-    assert "<tr class='passed'><td>execution</td><td>10 / 10</td>" in page
+    assert "<tr class='unscored'><td class='what'>figure</td><td class='what'>0 / 0<br>not scored</td>" in page
+    assert "<tr class='passed'><td class='what'>execution</td><td class='what'>10 / 10</td>" in page
     assert "src='figure.png'" not in page  # the page stays self-contained
 
 
@@ -496,3 +496,49 @@ def test_display_updates_are_capped() -> None:
     assert client.process_message(big_metadata, cell, 0)["metadata"] == {}
     small = _full("display_data", data={"text/plain": "p"}, metadata={"image/png": {"width": 640}})
     assert client.process_message(small, cell, 0)["metadata"] == {"image/png": {"width": 640}}
+
+
+def test_feedback_reads_on_a_phone_and_has_landmarks(tmp_path: Path) -> None:
+    target = _raster((3, 30), {0: [1, 5]})
+    report.write_feedback(_result(), target, target, tmp_path / "feedback.html")
+    page = (tmp_path / "feedback.html").read_text()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    body = page[page.index("<body>"):]
+    assert body.startswith("<body>\n<header><h1>") and body.count("<main>") == body.count("</main>") == 1
+    assert body.index("</header>") < body.index("<main>") < body.index("</main>") < body.index("</body>")
+    assert "td.says { overflow-wrap: anywhere; }" in page  # a long message wraps instead of widening the page
+    error = report.error_feedback_html(GradeResult("ann", "0" * 64, [], flags=["not graded (grading machine error): x"],
+                                                   config_fingerprint="error"))
+    assert '<meta name="viewport"' in error and "<header>" in error and "<main>" in error
+
+
+def _luminance(hex_colour: str) -> float:
+    r, g, b = (int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_hits_are_the_strongest_mark_on_the_map() -> None:
+    colours = report.MAP_COLOURS
+    assert _luminance(colours["hit"]) < 0.05  # black: a good output reads dark
+    assert min(_luminance(colours["miss"]), _luminance(colours["extra"])) > 0.4  # the mistakes lighter than hits
+    assert colours["miss"] != colours["extra"] and {colours["miss"], colours["extra"]} <= {
+        "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"}  # Okabe-Ito: colour-blind safe
+    assert report.MAP_ORDER[-1] == "hit"  # drawn last, over the mistakes
+
+
+def test_the_figures_are_said_in_words() -> None:
+    rows = report.figure_rows({"reference": {"loss": 42822.4375, "f1_2ms": 0.75}, "silent_loss": 92822.4,
+                               "loss": 45000.125, "loss_numpy": 45000.1, "f1_2ms": 0.5, "correlation_5ms": 0.8,
+                               "output_spikes": 9999.0, "simulator_matches": True, "evaluate_s": 0.3,
+                               "weights_sha256": "ab" * 32, "weights_origin": "untrained"})
+    by_label = {r.label: r for r in rows}
+    loss = by_label["SpikeTime loss of your exported network (slayer's sum; lower is better): the scored figure"]
+    assert (loss.yours, loss.reference) == ("45,000.12", "42,822.44")
+    assert by_label["spike-time F1 within ±2 ms (1 is perfect)"] == report.FigureRow(
+        "spike-time F1 within ±2 ms (1 is perfect)", "0.5", "0.75")
+    assert by_label["the grader's own simulator of the HDF5 file gives the same output"].yours == "yes"
+    assert by_label["output spikes"].yours == "9,999"
+    assert by_label["the exported weights are, bit for bit,"].yours.startswith("the untrained network's")
+    internal = ("loss_numpy", "evaluate_s", "silent_loss", "weights_origin", "simulator_matches", "f1_2ms", "_")
+    assert [r.label for r in rows if any(name in r.label for name in internal)] == []
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import struct
@@ -271,6 +272,10 @@ window.addEventListener('message', function (event) {{
 </script></body></html>"""
 
 
+LONG_MESSAGE = ("code cell 23 (In [23], \"net.export_hdf5(trained_folder + '/network.net')\") raised AttributeError: "
+                + "'Dense'_object_has_no_attribute_'neuron_shape'" * 4)  # one unbroken word, as tracebacks write
+
+
 def _chromium() -> str:
     found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
     if found is None:
@@ -314,6 +319,7 @@ def test_overview_and_feedback_render_in_chromium(graded: Path, tmp_path: Path) 
     sid = HOSTILE
     result = report.read_results(graded / sid / report.RESULTS)
     result.learning_curve = [3.0, 2.0, 1.5]
+    result.checks[0].message = LONG_MESSAGE
     report.write_feedback(result, spikes, spikes, graded / sid / overview.FEEDBACK)  # the real page
     index = overview.write_overview(graded)
 
@@ -328,8 +334,71 @@ def test_overview_and_feedback_render_in_chromium(graded: Path, tmp_path: Path) 
 
     feedback = _render(chromium, graded / sid / overview.FEEDBACK, tmp_path)
     assert feedback["scripts"] == 1
+    assert feedback["scrollWidth"] <= feedback["width"] == 375, feedback  # long messages wrap on a phone
     assert len(feedback["images"]) >= 2  # the raster and the learning curve, inline
     for src, width in feedback["images"]:
         assert width > 0 and (src.startswith("data:image/") or _target(src).is_file()), src[:80]
     for url in feedback["links"]:
         assert urlsplit(url).fragment or _target(url).is_file(), url
+
+
+# --- axe-core: WCAG 2.1 AA and best practice, in the same headless Chromium --------------------------
+
+AXE_DIR = Path(os.environ.get("S2S_AXE_DIR", Path(__file__).resolve().parent.parent / ".cache" / "axe"))
+AXE_JS = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"  # `npm install --prefix AXE_DIR axe-core@4` (.ci/run)
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+AXE_RUN = """<script>
+axe.run(document, {runOnly: {type: 'tag', values: %s}}).then(function (r) {
+  var out = document.createElement('pre');
+  out.id = 's2s-axe';
+  out.textContent = JSON.stringify(r.violations.map(function (v) {
+    return {id: v.id, impact: v.impact, nodes: v.nodes.map(function (n) { return n.target.join(' '); })}; }));
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _axe() -> Path:
+    """axe.min.js, installed from npm on first use where npm is; skipped without it (CI fails instead)."""
+    if not AXE_JS.is_file() and shutil.which("npm"):
+        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(AXE_DIR),
+                        "axe-core@4"], capture_output=True, timeout=300)
+    if not AXE_JS.is_file():
+        reason = f"no axe-core at {AXE_JS} (npm install --prefix {AXE_DIR} axe-core@4)"
+        if IN_CI:
+            pytest.fail(f"{reason}: CI must run the accessibility test (.ci/run installs it)", pytrace=False)
+        pytest.skip(reason)
+    return AXE_JS
+
+
+def _violations(chromium: str, page: Path, tmp: Path) -> list[dict]:
+    """axe-core's violations on `page`: a copy of it with axe inlined and run after load, read back by --dump-dom."""
+    copy = page.with_name(f".axe-{page.name}")
+    script = "<script>" + _axe().read_text(encoding="utf-8") + "</script>" + AXE_RUN % json.dumps(AXE_TAGS)
+    copy.write_text(page.read_text().replace("</body>", script + "</body>", 1))
+    try:
+        run = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp / 'axe-profile'}",
+             "--virtual-time-budget=10000", "--window-size=390,1500", "--dump-dom", copy.as_uri()],
+            capture_output=True, text=True, timeout=180)
+    finally:
+        copy.unlink()
+    found = re.search(r'<pre id="s2s-axe">(.*?)</pre>', run.stdout, re.S)
+    assert found, f"axe-core did not finish on {page.name} in Chromium:\n{run.stderr[-2000:]}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+def test_feedback_and_overview_pass_axe_core(graded: Path, tmp_path: Path) -> None:
+    chromium = _chromium()
+    spikes = (np.random.default_rng(0).random((20, 60)) < 0.05).astype(np.float32)
+    result = report.read_results(graded / "cat" / report.RESULTS)
+    result.learning_curve = [3.0, 2.0, 1.5]
+    result.checks.append(CheckResult("figure", 0.0, 0.0, "no figure in the executed notebook"))  # unscored row
+    report.write_feedback(result, spikes, spikes, graded / "cat" / overview.FEEDBACK)
+    error = report.read_results(graded / "dan" / report.RESULTS)
+    report.write_error_feedback(error, graded / "dan" / overview.FEEDBACK)
+    index = overview.write_overview(graded)
+    for page in (graded / "cat" / overview.FEEDBACK, graded / "dan" / overview.FEEDBACK, index):
+        assert _violations(chromium, page, tmp_path) == [], page
+

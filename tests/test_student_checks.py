@@ -504,3 +504,101 @@ def test_the_graders_hints_for_the_same_mistakes_are_the_checks() -> None:
 
     assert hints.EXPORT_BEFORE_FORWARD is messages.EXPORT_BEFORE_FORWARD
     assert hints.WHOLE_MODEL_SAVED is messages.WHOLE_MODEL_SAVED
+
+
+# --- the clock: the time an epoch takes on the student's machine ---------------------------------
+
+
+class _Ticks:
+    """A fake perf_counter: the first epoch takes 5 s (warm-up), each later one 0.25 s."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 5.0 if self.t == 0 else 0.25
+        return self.t
+
+
+def _clock_lines(epochs: int, steps: int) -> list[str]:
+    lines: list[str] = []
+    clock = hw8_check.Clock(epochs, out=lines.append, now=_Ticks())
+    for _ in range(steps):
+        clock.step()
+    return lines
+
+
+def test_the_clock_says_the_course_budget_after_the_first_epochs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hw8_check, "machine", lambda: "AMD EPYC")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert _clock_lines(2000, 30) == [  # once, after epoch 11, without the warm-up epoch
+        "\ntime: 0.250 s an epoch on this machine (AMD EPYC, one torch thread), measured over epochs 2-11: "
+        "the course's 2000 epochs take about 8 min here"]
+    assert _clock_lines(20, 5) == []  # not yet 11 epochs
+    assert _clock_lines(5, 5) == [  # a short run says it after its last epoch
+        "\ntime: 0.250 s an epoch on this machine (AMD EPYC, one torch thread), measured over epochs 2-5: "
+        "the course's 2000 epochs take about 8 min here; this run's 5 about 1 s"]
+    assert _clock_lines(1, 1) == []  # one epoch is all warm-up: nothing honest to say
+
+
+def test_the_clock_names_more_threads_and_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hw8_check, "machine", lambda: "cpu")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    (line,) = _clock_lines(3, 3)
+    assert "(cpu, 2 torch threads: torch.set_num_threads(1) in the first cell is often faster)" in line
+
+
+def test_the_clock_ticks_on_each_optimizer_step(capsys) -> None:
+    weight = torch.nn.Parameter(torch.ones(2))
+    optimizer = torch.optim.Adam([weight], lr=0.001)
+    clock = hw8_check.clock(optimizer, 3)
+    for _ in range(3):
+        optimizer.zero_grad()
+        weight.sum().backward()
+        optimizer.step()
+    assert len(clock.times) == 3 and clock.seconds_per_epoch is not None and clock.seconds_per_epoch > 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("\ntime: ") and "measured over epochs 2-3" in printed
+
+
+def test_the_clock_without_an_optimizer_says_so(capsys) -> None:
+    assert hw8_check.clock(None, 20) is None
+    assert capsys.readouterr().out == messages.not_timed("None") + "\n"
+
+
+# --- the numerical mode: read back as the grader reads it ------------------------------------------
+
+
+def test_the_mode_check_reads_the_mode_back_as_the_grader_does(capsys) -> None:
+    from solution import numerics
+
+    info = numerics.describe()
+    assert info["in_force"]  # the tests run in the pinned mode (conftest), as the grader does
+    hw8_check.mode()
+    assert capsys.readouterr().out == f"✓ mode: {messages.mode_ok(numerics.label(info))}\n"
+    assert "mkl-compatible/avx2/1-thread (torch AVX2, MKL CNR COMPATIBLE)" in messages.mode_ok(numerics.label(info))
+
+
+@pytest.mark.parametrize("machine, cnr, fix", [
+    ("x86_64", "OFF", "restart the kernel and run the notebook from the top"),
+    ("arm64", None, "this machine cannot run that mode"),
+])
+def test_another_mode_is_said_with_its_fix(monkeypatch: pytest.MonkeyPatch, capsys, machine, cnr, fix) -> None:
+    from solution import numerics
+
+    other = {"mode": numerics.NAME, "in_force": False, "torch_cpu_capability": "AVX512", "mkl_cnr": cnr,
+             "cpu": "x", "machine": machine}
+    monkeypatch.setattr(numerics, "describe", lambda: other)
+    hw8_check.mode()
+    line = capsys.readouterr().out
+    assert line == f"✗ mode: {messages.mode_off(numerics.label(other), machine == 'x86_64')}\n"
+    assert f"NOT in force (torch AVX512, MKL CNR {cnr}" in line and fix in line
+    assert "your grade does not change" in line
+
+
+def test_the_mode_travels_beside_the_notebook() -> None:
+    from grader import handout
+
+    assert handout.CHECK_FILES["hw8_numerics.py"].resolve() == (DATA.parent / "solution" / "numerics.py").resolve()
+    source = (DATA.parent / "grader" / "hw8_check.py").read_text()
+    assert "import hw8_numerics as numerics" in source  # beside the notebook, as hw8_messages is
