@@ -80,6 +80,7 @@ def prepare_workdir(workdir: Path, limits: Limits | None = None) -> None:
     for name in DATA_FILES:
         shutil.copyfile(DATA_DIR / name, workdir / name)
     for name, source in CHECK_FILES.items():  # the notebook's `import hw8_check` (never trusted)
+        (workdir / name).parent.mkdir(exist_ok=True)
         shutil.copyfile(source, workdir / name)
 
 

@@ -91,12 +91,23 @@ def _report(step: str, problems: Callable[..., list[str]], args: tuple[Any, ...]
 
 def mode_problems() -> list[str]:
     """[] when the grader's numerical mode is in force in this process, read back from torch and MKL as the
-    grader reads it (``numerics.describe``); else what is in force instead, and the fix."""
+    grader reads it (``numerics.describe``), with the grader's own sums installed (``hw8_exact``); else
+    what is in force instead, and the fix."""
     info = numerics.describe()
-    if info["in_force"]:
-        return []
-    fixable = info["machine"] in ("x86_64", "AMD64") and info["mkl_cnr"] is not None  # an x86-64 torch with MKL
-    return [messages.mode_off(numerics.label(info), fixable)]
+    problems = []
+    if not info["in_force"]:
+        fixable = info["machine"] in ("x86_64", "AMD64") and info["mkl_cnr"] is not None  # x86-64 torch with MKL
+        problems.append(messages.mode_off(numerics.label(info), fixable))
+    if not _orders_installed():
+        problems.append(messages.ORDERS_OFF)
+    return problems
+
+
+def _orders_installed() -> bool:
+    """Whether slayer's dense layers sum in the grader's order (``hw8_exact.install()``, or the grader's own)."""
+    from lava.lib.dl.slayer.synapse import layer
+
+    return bool(getattr(layer.Dense.forward, "__kit_orders__", False))
 
 
 def _mode_ok() -> str:

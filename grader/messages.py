@@ -262,6 +262,12 @@ def mode_ok(label: str) -> str:
             "seeds (random, numpy and torch with 0, before the first cell), your loss at a budget is the grader's")
 
 
+ORDERS_OFF = ("numbers not quite the grader's: the grader's own sums are not installed, so slayer's dense layers, "
+              "Adam's square root and the surrogate gradient's exp use the libraries' code, which rounds differently "
+              "on different CPUs; your grade does not change (the grader trains and measures itself). To match: run "
+              "`import hw8_exact; hw8_exact.install()` right after importing slayer")
+
+
 def mode_off(label: str, fixable: bool) -> str:
     fix = ("restart the kernel and run the notebook from the top: hw8_numerics.pin() in the first cell must run "
            "before torch is imported" if fixable else

@@ -26,7 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.handout import ASSIGNMENT_DIR, CHECK_FILES, CHECKSUMS, DATA_FILES, KIT
+from grader.handout import ASSIGNMENT_DIR, CHECK_FILES, CHECKSUMS, DATA_FILES, KIT, top_level
 from solution import homework
 
 ZIP_NAME = "hw8-p2-student.zip"
@@ -149,7 +149,7 @@ def student_readme(course_epochs: int | None = None) -> str:
     pins = student_pins()
     names = ", ".join(f"`{n}`" for n in homework.HANDOUT_NAMES)
     data = ", ".join(f"`{n}`" for n in homework.DATA_FILES)
-    checks = ", ".join(f"`{n}`" for n in CHECK_FILES)
+    checks = ", ".join(f"`{n}`" for n in dict.fromkeys(map(top_level, CHECK_FILES)))
     writes = "\n".join(f"- `{path}`: {WRITES[path]}" for path in homework.OUTPUT_FILES)
     pin = lava_dl_pin()
     threads = "one torch thread" if timing.threads == 1 else f"{timing.threads} torch threads"

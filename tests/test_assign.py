@@ -190,6 +190,7 @@ def test_solution_notebook_runs(tmp_path: Path, solution: nbformat.NotebookNode)
     from grader.handout import beside_notebook
 
     for name, source in beside_notebook().items():  # the data and the notebook's checks
+        (tmp_path / name).parent.mkdir(exist_ok=True)
         shutil.copy(source, tmp_path / name)
     nb = nbformat.reads(nbformat.writes(solution), as_version=4)
     (params,) = _parameters_cells(nb)

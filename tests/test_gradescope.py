@@ -220,8 +220,8 @@ def test_run_writes_the_rubrics_presentation(tmp_path: Path, monkeypatch) -> Non
     data = json.loads((tmp_path / "root" / "results" / "results.json").read_text())
     validate(data)
     assert data["output"] == "sub\\_1: 77 / 100 at 3 epochs. Sandbox off: inside Gradescope's container, which is " \
-        "discarded after this submission, the notebook ran with the kit's resource limits but without its " \
-        "bubblewrap sandbox."
+        "discarded after this submission, the notebook ran as a user of its own under the kit's resource limits, " \
+        "without its bubblewrap sandbox."
     assert data["leaderboard"][0]["order"] == "asc" and data["tests"][-1]["visibility"] == "after_published"
 
 

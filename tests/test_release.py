@@ -25,7 +25,9 @@ from solution import homework
 KIT = Path(__file__).resolve().parent.parent
 BUNDLE_EPOCHS = 20  # a shipped calibration: the reference beats a silent output from ~10 epochs on
 FILES = ["train.ipynb", "README.md", "requirements.txt", "input_hw.bs1", "output_hw.bs1", "SHA256SUMS",
-         "hw8_check.py", "hw8_messages.py", "hw8_homework.py", "hw8_numerics.py"]
+         "hw8_check.py", "hw8_messages.py", "hw8_homework.py", "hw8_numerics.py",
+         *(f"hw8_exact/{name}" for name in ("__init__.py", "dense.py", "elementwise.py", "kernels.py", "observe.py",
+                                            "order.py", "patch.py"))]
 
 
 def _sha256(data: bytes) -> str:
@@ -57,6 +59,7 @@ def test_the_template_and_checks_are_the_kits(bundle: Path) -> None:
     assert _read(bundle, "hw8_messages.py") == (KIT / "grader" / "messages.py").read_bytes()
     assert _read(bundle, "hw8_homework.py") == (KIT / "solution" / "homework.py").read_bytes()
     assert _read(bundle, "hw8_numerics.py") == (KIT / "solution" / "numerics.py").read_bytes()
+    assert _read(bundle, "hw8_exact/kernels.py") == (KIT / "grader" / "exact" / "kernels.py").read_bytes()
 
 
 def test_data_and_their_checksums(bundle: Path) -> None:
@@ -165,10 +168,16 @@ def test_main_lists_what_it_wrote(tmp_path: Path, capsys) -> None:
 
 
 def test_assignment_links_to_the_one_copy() -> None:
-    expected = sorted([homework.NOTEBOOK, *handout.beside_notebook()])
+    expected = sorted({homework.NOTEBOOK, *map(handout.top_level, handout.beside_notebook())})
     assert sorted(p.name for p in handout.ASSIGNMENT_DIR.iterdir() if p.name not in {"Trained", ".ipynb_checkpoints"}
                   and not p.name.endswith(".gif")) == expected
+    for name, package in handout.PACKAGES.items():  # a package is one link to its folder
+        link = handout.ASSIGNMENT_DIR / name
+        assert link.is_symlink() and not os.path.isabs(os.readlink(link)) and link.resolve() == package.resolve()
     for name, source in handout.beside_notebook().items():
+        if "/" in name:
+            assert (handout.ASSIGNMENT_DIR / name).resolve() == source.resolve()
+            continue
         link = handout.ASSIGNMENT_DIR / name
         assert link.is_symlink(), f"assignment/{name} should be a link to {source}"
         target = os.readlink(link)
@@ -186,7 +195,8 @@ def test_the_grader_gives_the_notebook_its_checks(tmp_path: Path) -> None:
     from grader.execute import prepare_workdir
 
     prepare_workdir(tmp_path / "work")
-    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == sorted(handout.beside_notebook())
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == sorted(
+        {handout.top_level(n) for n in handout.beside_notebook()})
     for name, source in handout.beside_notebook().items():
         assert (tmp_path / "work" / name).read_bytes() == source.read_bytes()
 

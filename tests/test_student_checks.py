@@ -569,7 +569,17 @@ def test_the_clock_without_an_optimizer_says_so(capsys) -> None:
 # --- the numerical mode: read back as the grader reads it ------------------------------------------
 
 
-def test_the_mode_check_reads_the_mode_back_as_the_grader_does(capsys) -> None:
+@pytest.fixture
+def orders():
+    """The grader's own sums in place, as `hw8_exact.install()` (or the grader's preamble) puts them."""
+    from grader import exact
+
+    assert exact.install()
+    yield
+    exact.uninstall()
+
+
+def test_the_mode_check_reads_the_mode_back_as_the_grader_does(capsys, orders) -> None:
     from solution import numerics
 
     info = numerics.describe()
@@ -583,7 +593,7 @@ def test_the_mode_check_reads_the_mode_back_as_the_grader_does(capsys) -> None:
     ("x86_64", "OFF", "restart the kernel and run the notebook from the top"),
     ("arm64", None, "this machine cannot run that mode"),
 ])
-def test_another_mode_is_said_with_its_fix(monkeypatch: pytest.MonkeyPatch, capsys, machine, cnr, fix) -> None:
+def test_another_mode_is_said_with_its_fix(monkeypatch: pytest.MonkeyPatch, capsys, machine, cnr, fix, orders) -> None:
     from solution import numerics
 
     other = {"mode": numerics.NAME, "in_force": False, "torch_cpu_capability": "AVX512", "mkl_cnr": cnr,
@@ -594,6 +604,34 @@ def test_another_mode_is_said_with_its_fix(monkeypatch: pytest.MonkeyPatch, caps
     assert line == f"✗ mode: {messages.mode_off(numerics.label(other), machine == 'x86_64')}\n"
     assert f"NOT in force (torch AVX512, MKL CNR {cnr}" in line and fix in line
     assert "your grade does not change" in line
+
+
+def test_without_the_graders_sums_the_mode_check_says_how_to_install_them(capsys) -> None:
+    from grader import exact
+
+    assert not exact.is_active()
+    hw8_check.mode()
+    assert capsys.readouterr().out == f"✗ mode: {messages.ORDERS_OFF}\n"
+    assert "`import hw8_exact; hw8_exact.install()` right after importing slayer" in messages.ORDERS_OFF
+
+
+def test_the_notebooks_copy_of_the_sums_leaves_the_graders_in_place(monkeypatch, orders) -> None:
+    """In the grader's kernel the preamble installed grader.exact first; the notebook's hw8_exact steps aside."""
+    import importlib
+
+    from lava.lib.dl.slayer.synapse import layer
+
+    monkeypatch.syspath_prepend(str(DATA.parent / "assignment"))
+    copy = importlib.import_module("hw8_exact")
+    graders = layer.Dense.forward
+    assert copy.__file__ != exact_module().__file__ and copy.install() is True
+    assert layer.Dense.forward is graders and not copy.is_active()  # nothing replaced twice
+
+
+def exact_module():
+    from grader import exact
+
+    return exact
 
 
 def test_the_mode_travels_beside_the_notebook() -> None:

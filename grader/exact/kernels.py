@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from grader.exact import order
+from . import order
 
 
 def _jit(fn):

@@ -18,6 +18,7 @@ import warnings
 from typing import Iterator, Optional
 
 EXPECTED_LAVA_DL = "0.6.0"
+KIT_MARK = "__kit_orders__"  # set on the kit's Dense.forward: any copy of the kit knows its orders are in
 SQRT_OVERLOADS = (("sqrt", "sqrt"), ("sqrt_", "sqrt_"), ("sqrt.out", "sqrt_out"))
 
 _installed: dict[str, object] = {}  # what was replaced, to put back
@@ -38,7 +39,7 @@ def _check_targets() -> Optional[str]:
     from lava.lib.dl.slayer.spike import spike
     from lava.lib.dl.slayer.synapse import layer
 
-    from grader.exact import dense, elementwise
+    from . import dense, elementwise
 
     version = importlib.metadata.version("lava-dl")
     if version != EXPECTED_LAVA_DL:
@@ -61,13 +62,13 @@ def self_test() -> Optional[str]:
     """The compiled kernels against ``order.py`` on small seeded data; None when every bit agrees."""
     import numpy as np
 
-    from grader.accel import cache
-
     try:
+        from grader.accel import cache  # the kit's, not beside a student's notebook (hw8_exact)
+
         cache.seed(cache.EXACT_IN_TREE, cache.EXACT_KERNELS_PY)  # a sandboxed kernel loads, not compiles
-    except OSError:
+    except (ImportError, OSError):
         pass  # numba compiles them, as without a cache
-    from grader.exact import kernels, order
+    from . import kernels, order
 
     kernels.warm_up()
     rng = np.random.default_rng(20241204)
@@ -87,14 +88,21 @@ def self_test() -> Optional[str]:
 
 
 def is_active() -> bool:
-    """Whether the kit's orders are installed in this process."""
+    """Whether the kit's orders are installed in this process (by this copy of them)."""
     return bool(_installed)
+
+
+def _installed_by_another_copy() -> bool:
+    """The grader's kernel imports the notebook's copy (``hw8_exact``) after its own is in place."""
+    from lava.lib.dl.slayer.synapse import layer
+
+    return bool(getattr(layer.Dense.forward, KIT_MARK, False))
 
 
 def install() -> bool:
     """Put the kit's orders in place (idempotent); False, with one warning, when a guard fails."""
     global _library
-    if is_active():
+    if is_active() or _installed_by_another_copy():
         return True
     try:
         problem = _check_targets() or self_test()
@@ -107,7 +115,7 @@ def install() -> bool:
     from lava.lib.dl.slayer.spike import spike
     from lava.lib.dl.slayer.synapse import layer
 
-    from grader.exact import dense, elementwise
+    from . import dense, elementwise
 
     _library = torch.library.Library("aten", "IMPL")
     for overload, name in SQRT_OVERLOADS:
