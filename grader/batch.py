@@ -223,7 +223,7 @@ def grade_task(sub: Submission, ctx: BatchContext) -> tuple[str, float | None, s
         return sub.id, None, str(exc)
     # One grading at a time per process: the sandbox gives each grading process one uid and ends
     # every process of that uid after a run, so two gradings in threads of one Dask worker would
-    # end each other's kernels. Give Dask workers one thread each (README) for parallelism.
+    # end each other's kernels. Give Dask workers one thread each (docs/clusters.md) for parallelism.
     with _ONE_AT_A_TIME:
         return _grade_staged(sub, ctx)
 
@@ -471,8 +471,7 @@ def _preflight(client, ctx: "BatchContext") -> None:
             problems.append(f"{address} ({host}) runs kit {version}, this machine {KIT_VERSION}")
         if mode != here:  # the worker evaluates: its numbers must be this machine's
             problems.append(f"{address} ({host}) computes in {mode}, this machine in {here} "
-                            "(start the worker after the kit's numerical mode is set: see README, "
-                            "'Reproducibility')")
+                            "(start the worker after the kit's numerical mode is set: see docs/clusters.md)")
         if not sees:
             problems.append(f"{address} ({host}) does not see {ctx.out_dir}")
     threaded = sorted(addr for addr, info in client.scheduler_info()["workers"].items()
@@ -487,7 +486,7 @@ def _preflight(client, ctx: "BatchContext") -> None:
         raise BatchError(
             "Dask workers that cannot grade this batch:\n  " + "\n  ".join(problems)
             + "\nEvery worker needs the kit's environment, and the output folder must be on a "
-            "filesystem shared by this machine and every worker (see README, 'Grading on a cluster')."
+            "filesystem shared by this machine and every worker (see docs/clusters.md)."
         )
 
 

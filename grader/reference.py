@@ -3,7 +3,7 @@
 Trains the reference solution at the course budget through the very code path
 of the calibrations (``calibration.run_reference``), in the kit's numerical
 mode, and records the figures in solution/reference_run.json (quoted in the
-README; ``tests/test_full_run.py`` reproduces them bit for bit).
+docs/reproducibility.md; ``tests/test_full_run.py`` reproduces them bit for bit).
 """
 
 from __future__ import annotations

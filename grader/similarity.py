@@ -29,7 +29,7 @@ It flags, it never scores: nothing here reaches a result or a grade. Cost: the
 comparisons are sparse or dense matrix products over the class plus exact spike
 F1 on the few pairs whose upper bound passes, so a class of 200 takes seconds;
 reading the files dominates and grows linearly, the products quadratically with
-a small constant (README, "Similarity across the class").
+a small constant (docs/instructors.md, "Similarity across the class").
 """
 
 from __future__ import annotations

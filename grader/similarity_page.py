@@ -126,7 +126,7 @@ comparable. Not compared against an export that is exactly the reference's or th
 <li><strong>Output</strong>: spike F1 (±2 ms) between the two exported networks' outputs on the official
 input; alike when ≥ {th.output:g} and at least {th.output_margin:g} above the better one's F1 against the
 target (two good outputs resemble each other through the target; shared mistakes do not).</li>
-<li>Thresholds are the rubric's <code>[similarity]</code>, calibrated on the kit's samples (README).</li>
+<li>Thresholds are the rubric's <code>[similarity]</code>, calibrated on the kit's samples (docs/instructors.md).</li>
 </ul></section>
 <section id="gaps"><h2>Not compared in every kind</h2>{gaps}</section>
 <footer><p><a href="index.html">Class overview</a></p></footer>

@@ -125,7 +125,7 @@ def _disk_fragment() -> str:
 def test_each_hostile_case_gets_its_outcome(graded: Graded, case: Hostile) -> None:
     if case not in graded.cases:
         pytest.skip("without bubblewrap and without a uid of its own here, the kernel has the grader's rights: "
-                    "this case would change the kit (see the README, 'Without bubblewrap')")
+                    "this case would change the kit (see docs/security.md, 'No bubblewrap')")
     result = graded.results[case.name]
     messages = dict(case.messages)
     if case.name == "fallocate_burst":

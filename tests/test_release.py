@@ -209,8 +209,7 @@ def test_the_notebook_and_the_kit_readme_name_what_homework_py_says() -> None:
     names = re.search(r"Keep the handout's variable names \(([^)]*)\)", intro).group(1)
     assert tuple(re.findall(r"`(\w+)`", names)) == homework.HANDOUT_NAMES
     assert re.findall(r"^\* `(Trained/[\w.]+)`", intro, re.MULTILINE) == [str(p) for p in homework.OUTPUT_FILES]
-    readme = (KIT / "README.md").read_text()
-    students = readme[readme.index("## For students"):readme.index("## For instructors")]
+    students = (KIT / "docs" / "students.md").read_text()
     names = re.search(r"Keep the handout's names \(([^)]*)\)", students.replace("\n", " ")).group(1)
     assert tuple(re.findall(r"`(\w+)`", names)) == homework.HANDOUT_NAMES
     assert re.findall(r"`(Trained/[\w.]+)`", students) == [str(p) for p in homework.OUTPUT_FILES]

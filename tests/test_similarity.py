@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-import time
 from pathlib import Path
 
 import nbformat
@@ -246,10 +245,9 @@ def test_a_grader_error_is_not_compared(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_class_of_200_takes_seconds(tmp_path: Path) -> None:
+def test_a_class_of_200_finds_every_planted_copy(tmp_path: Path) -> None:
+    """Its time is a figure for the README (python tests/synthetic_class.py 200), not a test's business."""
     copies = write_class(tmp_path, 200, seed=0)
-    start = time.perf_counter()
     found = similarity.class_similarity(tmp_path, TH)
-    wall = time.perf_counter() - start
     assert {(p.a, p.b) for p in found.findings} == set(copies)  # every planted copy, nothing else
-    assert wall < 60, found.seconds  # about 5 s on the 2-core machine the README quotes
+    assert found.seconds > 0

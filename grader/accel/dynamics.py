@@ -27,6 +27,18 @@ def _on_cpu(*tensors: torch.Tensor) -> bool:
     return all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in tensors)
 
 
+def _broadcast_to(lead: torch.Size, *shapes: torch.Size) -> bool:
+    """Whether every shape broadcasts to `lead` itself (torch.broadcast_shapes(*shapes, lead) == lead),
+    in plain Python: torch's own check costs more than a time step of the kernel."""
+    for shape in shapes:
+        if len(shape) > len(lead):
+            return False
+        for dim, full in zip(reversed(shape), reversed(lead)):
+            if dim != full and dim != 1:
+                return False
+    return True
+
+
 def _records_grad(*tensors: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
@@ -54,10 +66,7 @@ def li_dynamics_fwd(input, decay, state, threshold, w_scale, dtype=torch.int32):
     # stock's own preparation, verbatim
     output_old = (state * w_scale).clone().detach().to(dtype)
     decay_int = (1 << 12) - decay.clone().detach().to(dtype)
-    try:
-        if torch.broadcast_shapes(output_old.shape, decay_int.shape, lead) != lead:
-            raise RuntimeError
-    except RuntimeError:
+    if not _broadcast_to(lead, output_old.shape, decay_int.shape):
         return STOCK_FWD(input, decay, state, threshold, w_scale, dtype=dtype)
     output = torch.empty_like(input)  # stock: zeros_like, same layout
     if not output.is_contiguous():
@@ -100,10 +109,7 @@ def li_dynamics_bwd(grad_output, output, decay):
     lead = grad_output.shape[:-1]
     grad_input = torch.empty_like(grad_output)  # stock: zeros_like, same layout; all overwritten
     factor = 1 - decay / (1 << 12)  # stock: decay = 1 - decay / (1 << 12)
-    try:
-        ok = torch.broadcast_shapes(factor.shape, lead) == lead
-    except RuntimeError:
-        ok = False
+    ok = _broadcast_to(lead, factor.shape)
     if not (ok and grad_input.is_contiguous() and factor.dtype is torch.float32):
         return STOCK_BWD(grad_output, output, decay)
     decay = factor

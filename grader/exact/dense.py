@@ -34,7 +34,7 @@ def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     out = torch.empty((a.shape[0], b.shape[1]), dtype=torch.float32)
     a, b = a.contiguous().numpy(), b.contiguous().numpy()
     # numpy, not torch: a choice of kernel (same bits either way) is no op of the training to trace
-    sparse = b.size > 0 and np.count_nonzero(b) < SPARSE_BELOW * b.size and bool(np.isfinite(a).all())
+    sparse = b.size > 0 and kernels.count_nonzero(b) < SPARSE_BELOW * b.size and bool(np.isfinite(a).all())
     (kernels.matmul_skipping_zeros if sparse else kernels.matmul)(a, b, out.numpy())
     observe.note("kit.matmul", out)
     return out
