@@ -22,13 +22,15 @@ CHECKSUMS = DATA_DIR / "SHA256SUMS"
 DATA_FILES = {name: DATA_DIR / name for name in homework.DATA_FILES}
 # folders beside the notebook -> their one source: the grader's own sums (grader/exact, relative imports
 # only), so that `import hw8_exact; hw8_exact.install()` trains to the grader's numbers outside the grader
-PACKAGES = {"hw8_exact": KIT / "grader" / "exact"}
+PACKAGES = {"hw8_exact": KIT / "grader" / "exact", "hw8_accel": KIT / "grader" / "accel"}
+GRADER_ONLY = {"bench.py", "verify_full.py"}  # the accelerator's measurements: the kit's, not the notebook's
 CHECK_FILES = {  # name beside the notebook -> its one source in the kit
     "hw8_check.py": KIT / "grader" / "hw8_check.py",
     "hw8_messages.py": KIT / "grader" / "messages.py",
     "hw8_homework.py": KIT / "solution" / "homework.py",
     "hw8_numerics.py": KIT / "solution" / "numerics.py",  # the grader's numerical mode: pinned and read back
-    **{f"{name}/{p.name}": p for name, folder in PACKAGES.items() for p in sorted(folder.glob("*.py"))},
+    **{f"{name}/{p.name}": p for name, folder in PACKAGES.items() for p in sorted(folder.glob("*.py"))
+       if p.name not in GRADER_ONLY},
 }
 
 

@@ -228,7 +228,9 @@ def check_failed(exc: BaseException) -> str:
 
 
 def duration(seconds: float) -> str:
-    """`51 s`, `10 min`, `1.5 h`: how long, as a student plans it."""
+    """`51 s`, `10 min`, `1.5 h`: how long, as a student plans it (`under a second`, never `0 s`)."""
+    if seconds < 1:
+        return "under a second"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:

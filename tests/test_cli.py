@@ -45,6 +45,7 @@ def test_exit_statuses_are_documented(capsys) -> None:
 
 
 def test_how_long_the_course_budget_takes() -> None:
+    assert [selfcheck.duration(s) for s in (0.44, 0.99, 1.4)] == ["under a second", "under a second", "1 s"]
     assert [selfcheck.duration(s) for s in (51.4, 89.6, 624, 5340, 5400, 9000)] == \
         ["51 s", "90 s", "10 min", "89 min", "1.5 h", "2.5 h"]
     assert selfcheck.course_time(2000, 0.0257, 0.213) == (

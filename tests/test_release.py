@@ -27,7 +27,9 @@ BUNDLE_EPOCHS = 20  # a shipped calibration: the reference beats a silent output
 FILES = ["train.ipynb", "README.md", "requirements.txt", "input_hw.bs1", "output_hw.bs1", "SHA256SUMS",
          "hw8_check.py", "hw8_messages.py", "hw8_homework.py", "hw8_numerics.py",
          *(f"hw8_exact/{name}" for name in ("__init__.py", "dense.py", "elementwise.py", "kernels.py", "observe.py",
-                                            "order.py", "patch.py"))]
+                                            "order.py", "patch.py")),
+         *(f"hw8_accel/{name}" for name in ("__init__.py", "_siblings.py", "cache.py", "dynamics.py", "filter.py",
+                                            "kernels.py", "patch.py"))]
 
 
 def _sha256(data: bytes) -> str:
@@ -281,6 +283,41 @@ def test_bundle_runs_where_it_sits_and_grades_100(bundle: Path, tmp_path: Path) 
     result = json.loads((tmp_path / "grades" / "train" / "results.json").read_text())
     assert (result["score"], result["max_score"]) == (100, 100), [
         (t["name"], t["score"], t["output"]) for t in result["tests"]]
+
+
+ACCEL_LINE = "# import hw8_accel; hw8_accel.install()"
+
+
+def _run_unpacked(bundle: Path, folder: Path, accelerate: bool) -> tuple[nbformat.NotebookNode, Path]:
+    """The solved notebook in the unpacked bundle, without the kit, with hw8_accel on or as handed out (off)."""
+    from nbclient import NotebookClient
+
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(folder)
+    folder = folder / release.FOLDER
+    source = (KIT / "solution" / "train.ipynb").read_text()
+    assert source.count(ACCEL_LINE) == 1  # off by default: one commented line
+    (folder / "train.ipynb").write_text(source.replace(ACCEL_LINE, ACCEL_LINE[2:]) if accelerate else source)
+    nb = _with_budget(nbformat.read(folder / "train.ipynb", as_version=4), BUNDLE_EPOCHS)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(WITHOUT_THE_KIT))
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    return nb, folder
+
+
+@pytest.mark.slow
+def test_the_bundles_accelerator_trains_to_the_same_numbers_and_says_what_it_proved(bundle: Path, tmp_path: Path) -> None:
+    from grader import artifacts
+    from grader.accel import patch
+    from grader.config import Limits
+
+    plain, plain_dir = _run_unpacked(bundle, tmp_path / "plain", accelerate=False)
+    fast, fast_dir = _run_unpacked(bundle, tmp_path / "fast", accelerate=True)
+    assert patch.PROOF in _printed(fast) and patch.PROOF not in _printed(plain)
+    assert (fast_dir / "Trained" / "loss.txt").read_bytes() == (plain_dir / "Trained" / "loss.txt").read_bytes()
+    assert artifacts.check_hdf5(fast_dir, Limits()).weights_sha256 == artifacts.check_hdf5(plain_dir, Limits()).weights_sha256
+    clocks = [[line for line in _printed(nb) if line.startswith("time: ")] for nb in (plain, fast)]
+    assert all(len(c) == 1 for c in clocks), clocks
+    print("\n".join(c[0] for c in clocks))  # the notebook's own clock, without and with hw8_accel
 
 
 @pytest.mark.slow

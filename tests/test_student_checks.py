@@ -628,6 +628,23 @@ def test_the_notebooks_copy_of_the_sums_leaves_the_graders_in_place(monkeypatch,
     assert layer.Dense.forward is graders and not copy.is_active()  # nothing replaced twice
 
 
+def test_the_notebooks_copy_of_the_accelerator_leaves_the_graders_in_place(monkeypatch) -> None:
+    import importlib
+
+    from grader import accel
+    from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator
+
+    assert accel.install() is True
+    try:
+        monkeypatch.syspath_prepend(str(DATA.parent / "assignment"))
+        copy = importlib.import_module("hw8_accel")
+        graders = leaky_integrator._li_dynamics_fwd
+        assert copy.__file__ != accel.__file__ and copy.install() is True
+        assert leaky_integrator._li_dynamics_fwd is graders and not copy.is_active()  # nothing replaced twice
+    finally:
+        accel.uninstall()
+
+
 def exact_module():
     from grader import exact
 

@@ -15,6 +15,13 @@ Off switch: ``enabled(False)`` / ``install(False)``; the kit passes the rubric's
 CUDA tensors always take slayer's own paths.
 """
 
-from grader.accel.patch import enabled, install, is_active, uninstall
+from .patch import enabled, install, is_active, uninstall
+
+if not __name__.startswith("grader."):  # beside a student's notebook (hw8_accel): say what it proved here
+    from . import patch as _patch
+
+    def install(enabled: bool = True) -> bool:  # noqa: F811
+        """Turn the accelerator on in this notebook; prints what its self-test proved on this machine."""
+        return _patch.install(enabled, say=True)
 
 __all__ = ["enabled", "install", "is_active", "uninstall"]

@@ -42,10 +42,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from grader.accel import kernels
-from grader.exact import kernels as exact_kernels
-from grader.exact import observe
-from solution import numerics
+from . import kernels
+from ._siblings import exact_kernels, numerics, observe
 
 _conv = importlib.import_module("lava.lib.dl.slayer.utils.filter.conv")
 
