@@ -129,6 +129,7 @@ MAX_DIM = 2**31
 SHAPE_GROUP = {"input_shape": "dataset", "target_shape": "dataset", "output_shape": "network"}
 ARRAY_SHAPE = {"input": "input_shape", "target": "target_shape", "output": "output_shape"}
 ERROR_KEYS = ("dataset", "network")
+ACCELERATED = "accelerated"  # grader.probe.ACCELERATED (the probe runs in the kernel; this reads its record)
 
 
 def clip_text(value: str, limit: int = PROBE_TEXT_MAX) -> str:
@@ -200,6 +201,8 @@ def validated_probe(raw: dict[str, Any], arrays: dict[str, np.ndarray]) -> Probe
         if key in raw:
             value = raw[key]
             meta[key] = clip_text(value, PROBE_NAME_MAX) if isinstance(value, str) else None
+    if ACCELERATED in raw:  # a note for the clock only (never scored): anything but true is "not known"
+        meta[ACCELERATED] = raw[ACCELERATED] is True
     if cpu_redirect.PROBE_KEY in raw:  # a note only (never scored): a malformed list is no request
         value = raw[cpu_redirect.PROBE_KEY]
         meta[cpu_redirect.PROBE_KEY] = (

@@ -143,6 +143,18 @@ def budget_message(where: list[str], trained: int | None, budget: int,
     return f"{said}. Set {name} only in the cell tagged `parameters`: the grader sets it right after that cell"
 
 
+# A run counts as far longer than the budget's training past SLOW_FACTOR x the reference's + SLOW_MARGIN_S:
+# room for a slower grading machine (Gradescope's 0.5 vCPU runs 2x slower), plots and imports.
+SLOW_FACTOR = 4.0
+SLOW_MARGIN_S = 120.0
+
+
+def slow_run_flag(cell_s: float, reference_s: float, budget: int) -> str:
+    """The instructor's note when the grader's clock says the notebook trained far past its budget."""
+    return (f"ran {cell_s / reference_s:.0f}x as long as the reference's training at {budget} epochs "
+            f"({cell_s:.0f} s against {reference_s:.0f} s, accelerated both): more epochs than the budget?")
+
+
 def budget_flag(where: list[str], trained: int | None, budget: int) -> str:
     """The instructor's short form of budget_message."""
     said = [f"{trained} epochs trained, budget {budget}"] if trained is not None else [f"budget {budget}"]
@@ -150,5 +162,6 @@ def budget_flag(where: list[str], trained: int | None, budget: int) -> str:
     return f"budget overridden in the notebook ({'; '.join(said)})"
 
 
-__all__ = ["ERRNO_HINTS", "EXPORT_BEFORE_FORWARD", "NO_GPU", "WHOLE_MODEL_SAVED", "budget_assignments",
-           "budget_flag", "budget_message", "error_hint", "limit_hint", "mistake_hint"]
+__all__ = ["ERRNO_HINTS", "EXPORT_BEFORE_FORWARD", "NO_GPU", "SLOW_FACTOR", "SLOW_MARGIN_S", "WHOLE_MODEL_SAVED",
+           "budget_assignments", "budget_flag", "budget_message", "error_hint", "limit_hint", "mistake_hint",
+           "slow_run_flag"]

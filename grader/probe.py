@@ -18,6 +18,7 @@ from grader import messages
 from solution import homework
 
 PROBE_DIR = "_grader"
+ACCELERATED = "accelerated"  # probe.json: whether the notebook trained with the grader's accelerator
 MAX_ELEMENTS = 2_000_000  # larger tensors are reported by shape only
 OFFICIAL_DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -129,5 +130,8 @@ def run(ns: dict[str, Any], out_dir: str = PROBE_DIR) -> None:
     from grader import cpu_redirect
 
     meta[cpu_redirect.PROBE_KEY] = cpu_redirect.requested()  # CUDA placements that ran on the CPU
+    from grader import accel
+
+    meta[ACCELERATED] = accel.is_active()  # the grader's clock compares the run with the accelerated reference
     np.savez(Path(out_dir) / "probe.npz", **arrays)
     Path(out_dir, "probe.json").write_text(json.dumps(meta))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import Evidence, check
-from grader import cpu_redirect, figure, hints, messages
+from grader import artifacts, cpu_redirect, figure, hints, messages
 from grader.metrics import CORRELATION_SIGMA_MS, F1_TOLERANCES_MS
 from grader.results import CheckResult
 from solution import homework
@@ -42,8 +42,22 @@ def _budget_override(ev: Evidence) -> tuple[str, list[str]]:
     trained = len(curve) if curve and len(curve) > run.epochs else None
     where = run.budget_overrides
     if trained is None and (not where or (curve and run.completed)):
-        return "", []
+        return "", _slow_run_flags(ev)
     return hints.budget_message(where, trained, run.epochs), [hints.budget_flag(where, trained, run.epochs)]
+
+
+def _slow_run_flags(ev: Evidence) -> list[str]:
+    """The third sign, the grader's own clock: a run far longer than the accelerated reference's training
+    at this budget, where nothing else says the budget changed (a name built at run time, a trimmed
+    Trained/loss.txt). A flag for a person to look, never a message to the student or a score: slow
+    but honest code can also take long."""
+    run, cal = ev.run, ev.calibration
+    if not run.completed or ev.probe.meta.get(artifacts.ACCELERATED) is not True or cal.epochs != run.epochs \
+            or cal.train_wall_s <= 0:
+        return []
+    if run.cell_s <= hints.SLOW_FACTOR * cal.train_wall_s + hints.SLOW_MARGIN_S:
+        return []
+    return [hints.slow_run_flag(run.cell_s, cal.train_wall_s, run.epochs)]
 
 
 @check("execution")

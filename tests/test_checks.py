@@ -331,6 +331,24 @@ def test_execution_budget_overridden_in_the_notebook() -> None:
     assert r.flags == ["budget overridden in the notebook (21 epochs trained, budget 20)"]
 
 
+def test_a_run_far_longer_than_the_budgets_training_is_flagged_by_the_graders_clock() -> None:
+    """globals()['epo' + 'chs'] = 2000 and a trimmed Trained/loss.txt: neither sign above sees it; the clock does."""
+    cal = _cal(epochs=20)  # the accelerated reference trained 20 epochs in 1 s
+    fast = _probe(accelerated=True)
+    long = _run(epochs=20, cell_s=4.0 * 1.0 + 120.0 + 1)
+    r = _check("execution", _ev(run=long, probe=fast, calibration=cal, learning_curve=[1.0] * 20), 10)
+    _same(r, 10, 10, "the notebook ran to the end in 125 s")  # the student is told nothing: slow code is no offence
+    assert r.flags == ["ran 125x as long as the reference's training at 20 epochs (125 s against 1 s, accelerated "
+                       "both): more epochs than the budget?"]
+    at_the_limit = _run(epochs=20, cell_s=4.0 * 1.0 + 120.0)
+    assert _check("execution", _ev(run=at_the_limit, probe=fast, calibration=cal), 10).flags == []
+    # not known to be accelerated, another budget's reference, or a run that stopped: no clock to compare with
+    for ev in (_ev(run=long, probe=_probe(), calibration=cal), _ev(run=long, probe=_probe(accelerated="yes"), calibration=cal),
+               _ev(run=long, probe=fast, calibration=_cal(epochs=2000)),
+               _ev(run=_run(completed=False, epochs=20, cell_s=500.0, error="timed out"), probe=fast, calibration=cal)):
+        assert _check("execution", ev, 10).flags == []
+
+
 def test_execution_budget_kept() -> None:
     # assigned, but to what the grader set (the curve has the budget's length): nothing to say
     r = _check("execution", _ev(run=_run(epochs=20, budget_overrides=[CELL_4]), learning_curve=[1.0] * 20), 10)
@@ -1570,6 +1588,12 @@ def test_malformed_errors_and_arrays_are_said_per_group(tmp_path: Path) -> None:
     assert probe.meta["errors"]["network"] == malformed(
         "output", "an array of dtype complex128 and 3 dimensions, expected numbers")
     assert _check("dataset", _ev(probe=probe), 10).score == 0  # no reshape of a wrong-sized array, no exception
+
+
+@pytest.mark.parametrize("value, kept", [(True, True), (False, False), ("true", False), (1, False), ([True], False)])
+def test_the_accelerator_note_is_true_only_when_it_says_true(tmp_path: Path, value, kept: bool) -> None:
+    probe = _malformed_probe(tmp_path, {"errors": {}, "accelerated": value})
+    assert probe.meta["accelerated"] is kept and probe.meta["errors"] == {}
 
 
 def test_kernel_strings_are_clipped_and_unknown_keys_dropped(tmp_path: Path) -> None:
