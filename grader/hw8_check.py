@@ -404,15 +404,9 @@ def export(trained_folder: str | os.PathLike[str] = homework.TRAINED_FOLDER, net
 
 
 def machine() -> str:
-    """The CPU as a student names it: /proc/cpuinfo's model name where there is one, else the platform's words."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.processor() or platform.machine()}".strip()
+    """The CPU as a student names it: /proc/cpuinfo's model name, else the platform's words (the grader's own)."""
+    model = numerics.cpu_model()
+    return model if model != (platform.processor() or platform.machine()) else f"{platform.system()} {model}".strip()
 
 
 class Clock:

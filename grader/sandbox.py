@@ -534,6 +534,7 @@ def disk_usage(root: Path, stop_bytes: int | None = None, stop_files: int | None
 
 
 TASKS_EVERY_S = 1.0  # how often the watchdog counts the kernel's processes (its disk, every interval)
+MEMORY_SCAN_SHARE = 4  # the watchdog sums memory only while the tasks are at most 1/4 of their limit
 _STATUS_FIELDS = re.compile(rb"^(State|Uid|Threads):\s*(\S+)", re.M)
 
 
@@ -623,7 +624,11 @@ class Watchdog(threading.Thread):
         n = self.tasks() if tasks else None
         if n is not None and n >= lim.processes:
             return f"it reached the limit of {lim.processes} processes and threads (a fork bomb?)"
-        memory = self.memory() if tasks else None
+        # Reading a process's memory map waits for its lock, which a process in the middle of fork()
+        # holds: among hundreds of forking processes the scan stalls, and the watchdog with it, while the
+        # task limit above goes unchecked. So memory is summed only while the processes are few; a storm
+        # of them is the task limit's business (and RLIMIT_AS bounds each one's memory).
+        memory = self.memory() if tasks and (n is None or n <= lim.processes // MEMORY_SCAN_SHARE) else None
         if memory is not None and memory > lim.memory_mb * 2**20:  # RLIMIT_AS bounds each process; this, all
             return (f"the kernel and the processes it started used {memory / 2**20:.0f} MiB of memory together, "
                     f"past the limit of {lim.memory_mb} MiB")

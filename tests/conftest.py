@@ -16,6 +16,18 @@ numerics.pin()  # before anything imports torch: the tests run in the kit's nume
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+def workdir_is_tmpfs() -> bool:
+    """Whether this machine gives a kernel's working directory a tmpfs of the disk limit (root, mount allowed):
+    a filling notebook then gets "No space left on device" from the kernel instead of the watchdog's kill."""
+    from grader import sandbox
+    from grader.config import Limits
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mounted = sandbox.mount_workdir(Path(tmp), Limits(disk_mb=1, disk_files=10))
+        sandbox.unmount_under(Path(tmp))
+    return bool(mounted)
+
+
 def enterable_tmp(prefix: str) -> Path:
     """A fresh folder in the system's temp folder that every user may enter (0711: enter, not list).
 

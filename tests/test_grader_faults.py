@@ -112,7 +112,7 @@ def test_grader_faults_are_not_graded_and_retried(tmp_path: Path, monkeypatch) -
     for name in FAULTS:
         r = results[name]
         assert r.is_grader_error and r.score is None and r.checks == []
-        assert rows[name][1:3] == ["", ""] and set(rows[name][3:-5]) <= {""}  # no score, not a 0
+        assert rows[name][1:3] == ["", ""] and set(rows[name][3:-6]) <= {""}  # no score, not a 0
         assert "score" not in r.to_gradescope()
         page = (out / name / report.FEEDBACK).read_text()
         assert r.flags[0].replace("'", "&#x27;") in page and "not of your notebook" in page

@@ -29,7 +29,7 @@ from grader.batch import grade_batch
 from grader.config import Config, Limits, load_config
 from grader.results import GradeResult
 
-from conftest import enterable_tmp, sandbox_missing
+from conftest import enterable_tmp, sandbox_missing, workdir_is_tmpfs
 from hostile.cases import CLASHING, KIT, Hostile, cases
 
 pytestmark = pytest.mark.slow
@@ -51,14 +51,6 @@ def _confined(flow: str, root: Path) -> bool:
         warnings.simplefilter("ignore")
         mode = sandbox.mode(_config(flow).limits, root)
     return mode.bwrap is not None or mode.uid is not None
-
-
-def _tmpfs() -> bool:
-    """Whether this machine gives working directories a tmpfs (root, mount allowed)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        mounted = sandbox.mount_workdir(Path(tmp), Limits(disk_mb=1, disk_files=10))
-        sandbox.unmount_under(Path(tmp))
-    return mounted
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -116,7 +108,7 @@ def graded(request) -> Iterator[Graded]:
 
 
 def _disk_fragment() -> str:
-    if _tmpfs():  # the kernel's own filesystem refuses the burst
+    if workdir_is_tmpfs():  # the kernel's own filesystem refuses the burst
         return "raised OSError at line 4 `os.posix_fallocate(fd, 0, 32 * 2**20)`: [Errno 28] No space left on device"
     return "was stopped: the grader killed the kernel: its working directory grew past the 64 MiB disk limit"
 

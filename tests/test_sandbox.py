@@ -251,6 +251,22 @@ def test_the_watchdog_bounds_the_memory_of_the_kernel_and_its_children_together(
             proc.wait()
 
 
+def test_among_many_processes_the_watchdog_counts_them_and_leaves_memory_alone(tmp_path: Path, monkeypatch) -> None:
+    """A fork bomb's processes hold their memory maps' locks as they fork: reading them stalled the watchdog
+    (a fork bomb then ran into the cell's time limit instead of being stopped). Memory is summed while the
+    processes are at most a quarter of their limit; past that, only the task limit is checked."""
+    km = SimpleNamespace(sandbox=Mode(None, 1_900_000_001), kernel_pid=None)
+    dog = Watchdog(km, tmp_path, Limits(memory_mb=100, processes=256))
+    scanned: list[int] = []
+    monkeypatch.setattr(dog, "memory", lambda: scanned.append(1) or 10**12)  # far past the memory limit
+    for count, said in ((65, None), (255, None), (256, "it reached the limit of 256 processes and threads (a fork bomb?)")):
+        monkeypatch.setattr(dog, "tasks", lambda c=count: c)
+        assert dog.check() == said
+    assert scanned == []
+    monkeypatch.setattr(dog, "tasks", lambda: 64)
+    assert dog.check().startswith("the kernel and the processes it started used ") and scanned == [1]
+
+
 @needs_root
 def test_reap_ends_every_process_of_the_sandbox_uid(tmp_path: Path) -> None:
     runtime = tmp_path / "runtime"
