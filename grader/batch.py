@@ -633,6 +633,8 @@ def grade_batch(
                     timeout_s = limits.total_timeout_s + limits.startup_timeout_s + TIMEOUT_MARGIN_S
                     _run_local(todo, workers, ctx, step, errors, timeout_s)
         finally:
+            # a worker killed mid-run (or its orphaned kernel) can leave its working directory mounted
+            unmount_under(out_dir / STAGE / WORK)
             _write_similarity(out_dir, config)  # before the gradebook: its most_similar column
             gradebook = report.write_gradebook(out_dir)
             overview.write_overview(out_dir)  # index.html, beside the gradebook
