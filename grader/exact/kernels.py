@@ -162,6 +162,7 @@ def exp(x, out):
         j = np.int32(c * _INV_LN2 + 0.5 + 1024.0)  # truncation of a positive number: floor + 1024
         kf = np.float64(j - 1024)
         r = (c - kf * _LN2_HI) - kf * _LN2_LO
+        # Horner's rule written out (order.exp loops): a loop here kept LLVM from vectorising
         p = _TAYLOR[13]
         p = p * r + _TAYLOR[12]
         p = p * r + _TAYLOR[11]
